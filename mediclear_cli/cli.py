@@ -1,0 +1,198 @@
+"""The `mediclear` command line: parse → call one core function → render.
+
+MediclearError subclasses carry the contract's exit codes; they are caught in `main` only, printed as one
+line on stderr, and turned into the exit code. `--debug` shows tracebacks instead. Data and `--json` go to
+stdout, everything for people to stderr; nothing ever prompts.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from pathlib import Path
+from typing import Annotated, Any, Callable, Optional
+
+import duckdb
+import typer
+
+from mediclear_cli import __version__, console
+from mediclear_cli.errors import ExitCode, MediclearError
+from mediclear_cli.writers import to_json
+
+def _guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """Every command's errors end here: one line on stderr and the contract's exit code."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> None:
+        try:
+            command(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except MediclearError as exc:
+            if _state["debug"]:
+                raise
+            console.error(str(exc))
+            raise typer.Exit(int(exc.exit_code)) from None
+        except duckdb.OutOfMemoryException:
+            if _state["debug"]:
+                raise
+            console.error("out of memory; set --memory-limit below the machine's memory and --temp-dir to spill")
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+        except Exception as exc:  # noqa: BLE001 - the one boundary: a bug must not print data in a traceback
+            if _state["debug"]:
+                raise
+            console.error(f"internal error ({type(exc).__name__}); nothing was published; rerun with --debug")
+            raise typer.Exit(int(ExitCode.INTERNAL)) from None
+
+    return run
+
+
+app = typer.Typer(
+    name="mediclear",
+    help="Reconcile and clear cross-region medical-insurance settlements (异地就医直接结算清算).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+_state = {"debug": False}
+
+ClaimsOpt = Annotated[list[str], typer.Option("--claims", help="Hospital settlement extract: file, directory or glob; repeatable.")]
+LedgerOpt = Annotated[list[str], typer.Option("--ledger", help="Agency ledger: file, directory or glob; repeatable.")]
+PeriodOpt = Annotated[str, typer.Option("--period", help="Settlement month, YYYY-MM.")]
+OutOpt = Annotated[Path, typer.Option("--out", help="Run folder; replaced only once the new run is complete.")]
+ToleranceOpt = Annotated[str, typer.Option("--tolerance", help="Largest amount difference still matched, in yuan.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")]
+MemoryOpt = Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's).")]
+TempOpt = Annotated[str, typer.Option("--temp-dir", help="Where DuckDB spills when memory runs short.")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"mediclear {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+) -> None:
+    _state["debug"] = debug
+
+
+def _finish(summary: dict, code: ExitCode, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(to_json(summary))
+        sys.stdout.flush()
+    raise typer.Exit(int(code))
+
+
+@app.command()
+@_guarded
+def clear(
+    claims: ClaimsOpt,
+    ledger: LedgerOpt,
+    period: PeriodOpt,
+    out: OutOpt,
+    regions: Annotated[Optional[str], typer.Option("--regions", help="Region register (Parquet).")] = None,
+    prepaid: Annotated[Optional[str], typer.Option("--prepaid", help="Prepaid fund balances (Parquet).")] = None,
+    level: Annotated[str, typer.Option("--level", help="Clearing unit: province or pool.")] = "province",
+    settlement: Annotated[str, typer.Option("--settlement", help="central or bilateral.")] = "central",
+    tolerance: ToleranceOpt = "0.00",
+    as_json: JsonOpt = False,
+    memory_limit: MemoryOpt = "",
+    temp_dir: TempOpt = "",
+) -> None:
+    """Reconcile, net and write the month's clearing statements (the main job)."""
+    from mediclear_cli.jobs import JobSpec, run_clear
+
+    spec = JobSpec(claims, ledger, period, out, tolerance, regions, prepaid, level, settlement, memory_limit, temp_dir)
+    with console.stages() as stage:
+        summary, code, result = run_clear(spec, stage)
+    console.show_recon(summary)
+    console.show_clearing(summary, result.net_positions.to_pylist())
+    console.note(f"run {summary['run_id']} written to {out}")
+    _finish(summary, code, as_json)
+
+
+@app.command()
+@_guarded
+def reconcile(
+    claims: ClaimsOpt,
+    ledger: LedgerOpt,
+    period: PeriodOpt,
+    out: OutOpt,
+    tolerance: ToleranceOpt = "0.00",
+    as_json: JsonOpt = False,
+    memory_limit: MemoryOpt = "",
+    temp_dir: TempOpt = "",
+) -> None:
+    """Reconcile only: summary.json and exceptions.parquet (plus manifest.json)."""
+    from mediclear_cli.jobs import JobSpec, run_reconcile
+
+    spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir)
+    with console.stages() as stage:
+        summary, code = run_reconcile(spec, stage)
+    console.show_recon(summary)
+    console.note(f"run {summary['run_id']} written to {out}")
+    _finish(summary, code, as_json)
+
+
+@app.command()
+@_guarded
+def validate(
+    paths: Annotated[list[str], typer.Argument(help="Files, directories or globs of one side.")],
+    side: Annotated[str, typer.Option("--side", help="claims or ledger: which columns are required.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Row checks only: list rejected rows (reason, file, row, column); nothing is written."""
+    from mediclear_cli.validation import validate_paths
+
+    rejects, total = validate_paths(paths, side)
+    if as_json:
+        sys.stdout.write(to_json({"side": side, "rows": total, "rejected": len(rejects), "rejects": rejects}))
+    else:
+        for r in rejects:
+            typer.echo(f"{r['file']}\t{r['row']}\t{r['column']}\t{r['reason']}")
+    console.note(f"{total} rows checked, {len(rejects)} rejected")
+    raise typer.Exit(int(ExitCode.HELD if rejects else ExitCode.OK))
+
+
+@app.command()
+@_guarded
+def sample(
+    out_dir: Annotated[Path, typer.Argument(help="Folder to write the generated month into.")],
+    rows: Annotated[int, typer.Option("--rows", min=10, help="Settlements per side (about).")] = 5000,
+    period: PeriodOpt = "2026-10",
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same files.")] = 20261,
+) -> None:
+    """Generate a realistic synthetic month with ground-truth labels."""
+    from mediclear_cli.periods import Period
+    from mediclear_cli.sample import generate
+
+    info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
+    console.note(f"wrote {info['claims_rows']} claims rows and {info['ledger_rows']} ledger rows to {out_dir}")
+
+
+@app.command()
+@_guarded
+def verify(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by clear or reconcile.")],
+    outputs_only: Annotated[bool, typer.Option("--outputs-only", help="Do not re-hash the input files.")] = False,
+) -> None:
+    """Recompute a run's manifest; exit 65 on any difference."""
+    from mediclear_cli.errors import VerifyMismatch
+    from mediclear_cli.jobs import verify_run
+
+    problems = verify_run(run_dir, check_inputs=not outputs_only)
+    if problems:
+        for p in problems[1:]:
+            console.note(p)
+        raise VerifyMismatch(f"{run_dir}: {len(problems)} difference(s) from the manifest; first: {problems[0]}")
+    console.note(f"{run_dir}: every file and control total matches the manifest")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,258 @@
+"""Find input files, read them into DuckDB under the contract's names and types, and mark bad rows.
+
+Promise: every row of every input file lands in the side's table exactly once, with `source_file` and
+`source_row` (1-based, as a spreadsheet counts data rows) and either no reject reason or the first reason
+of contract §2 that applies. Money is converted exactly to DECIMAL(18,2) or the row is rejected; codes are
+normalised (full-width forms → ASCII, ideographic and non-breaking spaces, trimmed) before validation and
+matching. A file that cannot be read, or lacks a column its side needs, fails the whole run (exit 65).
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from mediclear_cli import schema
+from mediclear_cli.engine import quote_ident, quote_literal
+from mediclear_cli.errors import InputDataError, InputNotFound
+from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
+
+# NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
+# the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
+_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
+_ASCII = "".join(chr(c) for c in range(0x21, 0x7F)) + "  "
+_BLANKS = " \t\r\n\u3000\u00a0"
+TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M:%S"]
+# A float is accepted as money only when it sits within a thousandth of a cent of the cent grid.
+_FLOAT_CENT_SLACK = "0.001"
+INTERNAL_COLUMNS = ("source_file", "source_row", "reject_reason", "reject_column")
+
+
+def normalise_text_sql(expr: str) -> str:
+    """SQL turning any value into normalised text; empty becomes NULL."""
+    return (
+        f"NULLIF(trim(translate(CAST({expr} AS VARCHAR), {quote_literal(_FULLWIDTH)}, {quote_literal(_ASCII)}), "
+        f"{quote_literal(_BLANKS)}), '')"
+    )
+
+
+@dataclass
+class SideInput:
+    """One side's input as loaded: its DuckDB table and what its files held."""
+
+    side: str
+    table: str
+    files: list[Path]
+    present: set[str] = field(default_factory=set)  # canonical columns found in at least one file
+    extras: list[str] = field(default_factory=list)  # carried columns outside the contract
+    rows: int = 0
+
+
+def resolve_paths(paths: list[str], what: str) -> list[Path]:
+    """Expand files, directories (every *.parquet below) and globs; sorted, de-duplicated."""
+    found: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            below = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+            if not below:
+                raise InputNotFound(f"{raw}: no *.parquet files under this {what} directory")
+            found.extend(below)
+        elif any(ch in raw for ch in "*?["):
+            matched = sorted(Path(p) for p in glob.glob(raw, recursive=True) if Path(p).is_file())
+            if not matched:
+                raise InputNotFound(f"{raw}: the {what} pattern matches no file")
+            found.extend(matched)
+        else:
+            raise InputNotFound(f"{raw}: {what} input not found")
+    unique: dict[Path, None] = {}
+    for p in found:
+        unique.setdefault(p.resolve(), None)
+    return list(unique)
+
+
+def _read_schema(path: Path) -> pa.Schema:
+    try:
+        return pq.read_schema(path)
+    except (OSError, pa.ArrowException, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputDataError(f"{path}: cannot be read as Parquet ({first})") from None
+
+
+def _map_columns(path: Path, names: list[str]) -> dict[str, str]:
+    """canonical name -> source column name, matching case-insensitively and through the aliases."""
+    lowered: dict[str, str] = {}
+    for name in names:
+        key = name.strip().lower()
+        if key in lowered:
+            raise InputDataError(f"{path}: columns {lowered[key]!r} and {name!r} differ only in case")
+        lowered[key] = name
+    mapping: dict[str, str] = {}
+    for col in schema.COLUMNS:
+        for candidate in (col.name, *col.aliases):
+            if candidate in lowered:
+                mapping[col.name] = lowered[candidate]
+                break
+    return mapping
+
+
+def _money_sql(src: str, typ: pa.DataType, path: Path) -> str:
+    q = quote_ident(src)
+    if pa.types.is_decimal(typ):
+        if typ.scale <= 2 and typ.precision - typ.scale <= 16:
+            return f"CAST({q} AS {schema.MONEY_SQL})"
+        return f"CASE WHEN {q} = round({q}, 2) THEN TRY_CAST({q} AS {schema.MONEY_SQL}) END"
+    if pa.types.is_integer(typ):
+        return f"TRY_CAST({q} AS {schema.MONEY_SQL})"
+    if pa.types.is_floating(typ):
+        return (
+            f"CASE WHEN isfinite({q}) AND abs({q} * 100 - round({q} * 100)) < {_FLOAT_CENT_SLACK} "
+            f"THEN TRY_CAST(round({q}, 2) AS {schema.MONEY_SQL}) END"
+        )
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
+        exact = f"TRY_CAST({normalise_text_sql(q)} AS DECIMAL(38,18))"
+        return f"CASE WHEN {exact} = round({exact}, 2) THEN TRY_CAST({exact} AS {schema.MONEY_SQL}) END"
+    raise InputDataError(f"{path}: column {src!r} has type {typ}, which cannot hold money")
+
+
+def _time_sql(src: str, typ: pa.DataType, path: Path) -> str:
+    q = quote_ident(src)
+    if pa.types.is_timestamp(typ):
+        if typ.tz is not None:
+            # An instant with a zone: settlement months are cut in China's local time.
+            return f"CAST(timezone('Asia/Shanghai', {q}) AS TIMESTAMP)"
+        return f"CAST({q} AS TIMESTAMP)"
+    if pa.types.is_date(typ):
+        return f"CAST({q} AS TIMESTAMP)"
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ) or pa.types.is_integer(typ):
+        formats = "[" + ", ".join(quote_literal(f) for f in TIME_FORMATS) + "]"
+        return f"try_strptime({normalise_text_sql(q)}, {formats})"
+    raise InputDataError(f"{path}: column {src!r} has type {typ}, which cannot hold a settlement time")
+
+
+def _present_sql(src: str, typ: pa.DataType) -> str:
+    """Whether the source value is there at all (so a NULL typed value can be told bad from missing)."""
+    q = quote_ident(src)
+    if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
+        return f"({normalise_text_sql(q)} IS NOT NULL)"
+    return f"({q} IS NOT NULL)"
+
+
+def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_out: dict[str, str]) -> str:
+    path = files[0]
+    mapping = _map_columns(path, file_schema.names)
+    missing = [c for c in schema.required_columns(side) if c not in mapping]
+    if missing:
+        raise InputDataError(f"{path}: missing column {missing[0]!r}, which the {side} side needs")
+    types = {f.name: f.type for f in file_schema}
+    inner: list[str] = []
+    for col in schema.COLUMNS:
+        name = col.name
+        target = quote_ident(name)
+        src = mapping.get(name)
+        if src is None:
+            sql_type = {"money": schema.MONEY_SQL, "time": "TIMESTAMP"}.get(col.kind.value, "VARCHAR")
+            inner.append(f"CAST(NULL AS {sql_type}) AS {target}")
+            inner.append(f"false AS {quote_ident('_p_' + name)}")
+            continue
+        typ = types[src]
+        if col.kind is Kind.MONEY:
+            inner.append(f"{_money_sql(src, typ, path)} AS {target}")
+        elif col.kind is Kind.TIME:
+            inner.append(f"{_time_sql(src, typ, path)} AS {target}")
+        elif name == "certno":
+            inner.append(f"upper({normalise_text_sql(quote_ident(src))}) AS {target}")
+        else:
+            inner.append(f"{normalise_text_sql(quote_ident(src))} AS {target}")
+        inner.append(f"{_present_sql(src, typ)} AS {quote_ident('_p_' + name)}")
+    used = set(mapping.values())
+    reserved = set(schema.CANONICAL) | set(INTERNAL_COLUMNS) | {"file_row_number", "side"}
+    for src in file_schema.names:
+        if src in used:
+            continue
+        out = src if src.lower() not in reserved and not src.startswith("_") else f"extra_{src.lstrip('_')}"
+        extras_out.setdefault(out, src)
+        inner.append(f"{quote_ident(src)} AS {quote_ident(out)}")
+    present_fb = [c for c in FUND_BREAKDOWN if c in mapping]
+    inner.append(f"{len(present_fb)} AS _fb_present")
+    file_list = "[" + ", ".join(quote_literal(str(p)) for p in files) + "]"
+    inner.append("source_file")
+    inner.append("file_row_number + 1 AS source_row")
+    return f"SELECT {', '.join(inner)} FROM read_parquet({file_list}, filename='source_file', file_row_number=true)"
+
+
+def _reject_case(side: str) -> tuple[str, str]:
+    """CASE expressions giving the first reject reason (contract §2) and the column it concerns."""
+    whens: list[tuple[str, str, str]] = [("setl_id IS NULL", "missing_setl_id", "'setl_id'")]
+    bad_money = " ".join(
+        f"WHEN _p_{c} AND {c} IS NULL THEN {quote_literal(c)}" for c in schema.MONEY_COLUMNS
+    )
+    whens.append((f"(CASE {bad_money} END) IS NOT NULL", "bad_money", f"(CASE {bad_money} END)"))
+    for c in schema.required_columns(side):
+        if c != "setl_id":
+            whens.append((f"NOT _p_{c}", "missing_value", quote_literal(c)))
+    for c in schema.REGION_COLUMNS:
+        whens.append(
+            (f"{c} IS NOT NULL AND NOT regexp_full_match({c}, '[0-9]{{6}}')", "bad_region_code", quote_literal(c))
+        )
+    whens.append(("_p_setl_time AND setl_time IS NULL", "bad_setl_time", "'setl_time'"))
+    whens.append(
+        (
+            "psn_cash_pay IS NOT NULL AND medfee_sumamt <> fund_pay_sumamt + acct_pay + psn_cash_pay",
+            "medfee_identity",
+            "'medfee_sumamt'",
+        )
+    )
+    nonnull = " + ".join(f"CAST(_p_{c} AND {c} IS NOT NULL AS INTEGER)" for c in FUND_BREAKDOWN)
+    total = " + ".join(f"coalesce({c}, 0)" for c in FUND_BREAKDOWN)
+    whens.append(
+        (
+            f"_fb_present > 0 AND ({nonnull}) = _fb_present AND ({total}) <> fund_pay_sumamt",
+            "fund_breakdown",
+            "'fund_pay_sumamt'",
+        )
+    )
+    reason = "CASE " + " ".join(f"WHEN {cond} THEN {quote_literal(code)}" for cond, code, _ in whens) + " END"
+    column = "CASE " + " ".join(f"WHEN {cond} THEN {col}" for cond, _, col in whens) + " END"
+    return reason, column
+
+
+def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> SideInput:
+    """Read one side's inputs into table `<side>` with the contract's columns and reject reasons."""
+    files = resolve_paths(paths, side)
+    groups: dict[tuple[tuple[str, str], ...], list[Path]] = {}
+    schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}
+    present: set[str] = set()
+    for path in files:
+        file_schema = _read_schema(path)
+        key = tuple((f.name, str(f.type)) for f in file_schema)
+        groups.setdefault(key, []).append(path)
+        schemas[key] = file_schema
+        present |= set(_map_columns(path, file_schema.names))
+    extras: dict[str, str] = {}
+    selects = [_group_select(side, group_files, schemas[key], extras) for key, group_files in groups.items()]
+    union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+    reason, column = _reject_case(side)
+    canonical = ", ".join(quote_ident(c) for c in schema.CANONICAL)
+    extra_cols = "".join(f", {quote_ident(e)}" for e in extras)
+    table = side
+    statement = (
+        f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {canonical}{extra_cols}, "
+        f"source_file, CAST(source_row AS BIGINT) AS source_row, "
+        f"{reason} AS reject_reason, {column} AS reject_column FROM ({union})"
+    )
+    try:
+        con.execute(statement)
+    except duckdb.Error as exc:
+        first = str(exc).splitlines()[0]
+        where = files[0] if len(files) == 1 else f"{len(files)} {side} files"
+        raise InputDataError(f"{where}: cannot be read ({first})") from None
+    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()
+    return SideInput(side, table, files, present, list(extras), int(rows[0]) if rows else 0)

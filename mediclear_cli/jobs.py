@@ -1,0 +1,312 @@
+"""The commands' core: each job parses nothing and renders nothing; it takes paths and options, runs the
+pipeline read → validate → reconcile → clear → write, and returns the summary and exit code.
+
+Order of a job: hash the inputs (in a thread, beside DuckDB's work), reconcile and prove the accounting,
+clear and prove conservation, then write every output into a private folder and publish it in one step.
+Nothing is written to `--out` before every check has passed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any, Callable
+
+from mediclear_cli import __version__, engine, schema
+from mediclear_cli.clearing import ClearingResult, ClearOptions, clear
+from mediclear_cli.errors import ExitCode, UsageError
+from mediclear_cli.inputs import resolve_paths
+from mediclear_cli.periods import Period
+from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, exceptions_sql, reconcile
+from mediclear_cli.runfolder import RunFolder
+from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
+
+Progress = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    return None
+
+
+@dataclass
+class JobSpec:
+    claims: list[str]
+    ledger: list[str]
+    period: str
+    out: Path
+    tolerance: str = "0.00"
+    regions: str | None = None
+    prepaid: str | None = None
+    level: str = "province"
+    settlement: str = "central"
+    memory_limit: str = ""
+    temp_directory: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def tolerance_decimal(self) -> Decimal:
+        try:
+            value = Decimal(self.tolerance)
+        except ArithmeticError:
+            raise UsageError(f"--tolerance {self.tolerance!r}: expected an amount such as 0.00") from None
+        if value < 0 or value != value.quantize(Decimal("0.01")):
+            raise UsageError(f"--tolerance {self.tolerance!r}: expected a non-negative amount in cents")
+        return value
+
+
+def _hash_inputs(files: dict[str, list[Path]]) -> list[dict[str, Any]]:
+    entries = []
+    for role, paths in files.items():
+        for path in paths:
+            entry = file_entry(path)
+            entry["role"] = role
+            entries.append(entry)
+    return entries
+
+
+def _run_id(input_entries: list[dict[str, Any]], options: dict[str, Any]) -> str:
+    """Content-derived: the same inputs, options and tool version always give the same run id."""
+    basis = json.dumps(
+        {"inputs": [(e["role"], e["sha256"]) for e in input_entries], "options": options, "version": __version__},
+        sort_keys=True,
+    )
+    return hashlib.sha256(basis.encode()).hexdigest()[:16]
+
+
+def _categories(recon: ReconResult) -> dict[str, Any]:
+    zero = {"records": 0, "medfee_sumamt": Decimal("0.00"), "fund_pay_sumamt": Decimal("0.00"),
+            "acct_pay": Decimal("0.00"), "clr_amt": Decimal("0.00")}
+    sides: dict[str, Any] = {}
+    for side in schema.SIDES:
+        info = recon.per_side[side]
+        sides[side] = {
+            "files": len(recon.sides[side].files),
+            "input": info["input"],
+            "categories": {c: info["categories"].get(c, dict(zero)) for c in schema.CATEGORIES},
+        }
+    return sides
+
+
+def _control_totals(con: Any) -> dict[str, Any]:
+    totals: dict[str, Any] = {}
+    cursor = engine.run(con, "control_totals")
+    names = [d[0] for d in cursor.description]
+    for row in cursor.fetchall():
+        record = dict(zip(names, row))
+        side = record.pop("side")
+        key = "matched" if record.pop("matched") else "held"
+        totals.setdefault(side, {})[key] = record
+    return totals
+
+
+def _base_summary(command: str, spec: JobSpec, recon: ReconResult, run_id: str) -> dict[str, Any]:
+    period = recon.options.period
+    return {
+        "command": command,
+        "tool_version": __version__,
+        "run_id": run_id,
+        "period": period.label,
+        "window": [period.start, period.end],
+        "tolerance": recon.options.tolerance,
+        "sides": _categories(recon),
+        "held_records": recon.held_records,
+        "held_by_category": {
+            c: sum(recon.per_side[s]["categories"].get(c, {"records": 0})["records"] for s in schema.SIDES)
+            for c in schema.CATEGORIES
+            if c != "matched"
+        },
+        "totals_view": {"balanced": recon.totals_balanced, "groups": recon.totals},
+        "checks": {"accounting": "passed"},
+        "warnings": [],
+    }
+
+
+def _manifest(
+    command: str, run_id: str, spec_options: dict[str, Any], inputs: list[dict[str, Any]],
+    folder: RunFolder, outputs: dict[str, int | None], controls: dict[str, Any],
+) -> dict[str, Any]:
+    entries = []
+    for name in sorted(outputs):
+        entry = file_entry(folder.path(name), name)
+        if outputs[name] is not None:
+            entry["rows"] = outputs[name]
+        entries.append(entry)
+    return {
+        "tool": "mediclear",
+        "tool_version": __version__,
+        "command": command,
+        "run_id": run_id,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "options": spec_options,
+        "inputs": inputs,
+        "outputs": entries,
+        "control_totals": controls,
+    }
+
+
+def _prepare(command: str, spec: JobSpec, progress: Progress) -> tuple[Any, ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
+    period = Period.parse(spec.period)
+    options = ReconOptions(period, spec.tolerance_decimal())
+    clear_options = ClearOptions(spec.level, spec.settlement)
+    files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
+    for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid)):
+        if path is not None:
+            files[role] = resolve_paths([path], role)
+    spec_options: dict[str, Any] = {"period": period.label, "tolerance": str(options.tolerance)}
+    if command == "clear":
+        spec_options |= {"level": clear_options.level, "settlement": clear_options.settlement}
+    con = engine.connect(spec.memory_limit, spec.temp_directory)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        hashing = pool.submit(_hash_inputs, files)
+        progress("reading and reconciling")
+        recon = reconcile(con, spec.claims, spec.ledger, options)
+        progress("hashing inputs")
+        inputs = hashing.result()
+    run_id = _run_id(inputs, spec_options)
+    return con, recon, inputs, run_id, spec_options
+
+
+def run_reconcile(spec: JobSpec, progress: Progress = _quiet) -> tuple[dict[str, Any], ExitCode]:
+    """`mediclear reconcile`: summary.json, exceptions.parquet and manifest.json."""
+    con, recon, inputs, run_id, spec_options = _prepare("reconcile", spec, progress)
+    summary = _base_summary("reconcile", spec, recon, run_id)
+    code = ExitCode.HELD if recon.held_records else ExitCode.OK
+    summary["exit_code"] = int(code)
+    progress("writing outputs")
+    with RunFolder(spec.out) as folder:
+        outputs: dict[str, int | None] = {}
+        outputs["exceptions.parquet"] = write_parquet_query(
+            con, exceptions_sql(all_extras(recon)), folder.path("exceptions.parquet")
+        )
+        write_json(summary, folder.path("summary.json"))
+        outputs["summary.json"] = None
+        manifest = _manifest("reconcile", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
+        write_json(manifest, folder.path("manifest.json"))
+        folder.publish()
+    con.close()
+    return summary, code
+
+
+def _clearing_summary(result: ClearingResult) -> dict[str, Any]:
+    cross = sum((p["clr_amt"] for p in result.pair_totals.to_pylist() if not p["internal"]), Decimal("0.00"))
+    nets = result.net_positions.to_pylist()
+    return {
+        "cleared_records": result.cleared_records,
+        "cleared_clr_amt": result.cleared_clr_amt,
+        "internal_records": result.internal_records,
+        "internal_clr_amt": result.internal_clr_amt,
+        "cross_unit_clr_amt": cross,
+        "units": len(nets),
+        "transfers": result.transfers.num_rows,
+        "transfer_total": sum((t["amount"] for t in result.transfers.to_pylist()), Decimal("0.00")),
+        "topups_due": [
+            {"unit": n["unit"], "topup_due": n["topup_due"]} for n in nets if (n.get("topup_due") or 0) > 0
+        ],
+    }
+
+
+def run_clear(
+    spec: JobSpec, progress: Progress = _quiet
+) -> tuple[dict[str, Any], ExitCode, ClearingResult]:
+    """`mediclear clear`: reconcile, clear, prove conservation, write every output, publish atomically."""
+    con, recon, inputs, run_id, spec_options = _prepare("clear", spec, progress)
+    progress("netting")
+    result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
+    summary = _base_summary("clear", spec, recon, run_id)
+    summary |= {"level": spec.level, "settlement": spec.settlement, "prepaid": spec.prepaid is not None}
+    summary["clearing"] = _clearing_summary(result)
+    summary["checks"] |= {"conservation": "passed", "sum_net": Decimal("0.00")}
+    if result.units_without_prepaid:
+        summary["warnings"].append(
+            "units without a prepaid account in the prepaid file: " + ", ".join(result.units_without_prepaid)
+        )
+    if not recon.totals_balanced:
+        summary["warnings"].append("the totals view (对总账) does not balance; see totals_view and exceptions")
+    code = ExitCode.HELD if recon.held_records else ExitCode.OK
+    summary["exit_code"] = int(code)
+    register = {}
+    if spec.regions:
+        register = {r[0]: r[1] for r in con.execute(
+            "SELECT admdvs, admdvs_name FROM regions WHERE admdvs_name IS NOT NULL").fetchall()}
+    progress("writing outputs")
+    with RunFolder(spec.out) as folder:
+        outputs: dict[str, int | None] = {}
+        exc_sql = exceptions_sql(all_extras(recon))
+        outputs["exceptions.parquet"] = write_parquet_query(con, exc_sql, folder.path("exceptions.parquet"))
+        for name, table in (
+            ("pair_totals", result.pair_totals),
+            ("pair_type_totals", result.pair_type_totals),
+            ("net_positions", result.net_positions),
+            ("fund_split", result.fund_split),
+            ("transfers", result.transfers),
+        ):
+            outputs[f"{name}.parquet"] = write_parquet(table, folder.path(f"{name}.parquet"))
+        progress("writing the Excel statement")
+        from mediclear_cli.statements_xlsx import write_statement
+
+        write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register)
+        outputs["statements.xlsx"] = None
+        write_json(summary, folder.path("summary.json"))
+        outputs["summary.json"] = None
+        manifest = _manifest("clear", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
+        write_json(manifest, folder.path("manifest.json"))
+        folder.publish()
+    con.close()
+    return summary, code, result
+
+
+def verify_run(run_dir: Path, check_inputs: bool = True) -> list[str]:
+    """Recompute a run folder's manifest: every output's size and SHA-256, the row counts and control totals
+    the outputs can show, and (when reachable) every input's hash. Returns the differences found."""
+    import pyarrow.parquet as pq
+
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.is_file():
+        from mediclear_cli.errors import InputNotFound
+
+        raise InputNotFound(f"{manifest_path}: no manifest; not a mediclear run folder")
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{manifest_path}: cannot be read ({exc})"]
+    problems: list[str] = []
+    listed = set()
+    for entry in manifest.get("outputs", []):
+        path = run_dir / entry["file"]
+        listed.add(entry["file"])
+        if not path.is_file():
+            problems.append(f"{path}: missing")
+            continue
+        if path.stat().st_size != entry["bytes"]:
+            problems.append(f"{path}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
+        if sha256_file(path) != entry["sha256"]:
+            problems.append(f"{path}: SHA-256 differs from the manifest")
+            continue
+        if "rows" in entry and path.suffix == ".parquet":
+            try:
+                rows = pq.ParquetFile(path).metadata.num_rows
+            except Exception as exc:  # noqa: BLE001 - any reader failure is a finding, not a crash
+                problems.append(f"{path}: cannot be read ({exc})")
+                continue
+            if rows != entry["rows"]:
+                problems.append(f"{path}: {rows} rows, manifest says {entry['rows']}")
+    for extra in sorted(p.name for p in run_dir.iterdir() if p.is_file()):
+        if extra not in listed and extra != "manifest.json":
+            problems.append(f"{run_dir / extra}: not listed in the manifest")
+    controls = manifest.get("control_totals", {})
+    held_expected = sum(int(controls.get(s, {}).get("held", {}).get("records", 0)) for s in schema.SIDES)
+    exc_entry = next((e for e in manifest.get("outputs", []) if e["file"] == "exceptions.parquet"), None)
+    if exc_entry is not None and exc_entry.get("rows") != held_expected:
+        problems.append(f"exceptions.parquet holds {exc_entry.get('rows')} rows, control totals say {held_expected}")
+    if check_inputs:
+        for entry in manifest.get("inputs", []):
+            path = Path(entry["file"])
+            if not path.is_file():
+                problems.append(f"{path}: input not found")
+            elif sha256_file(path) != entry["sha256"]:
+                problems.append(f"{path}: input SHA-256 differs from the manifest")
+    return problems

@@ -1,0 +1,42 @@
+"""Settlement periods: `YYYY-MM` and its half-open window [first day 00:00, first day of next month 00:00)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from mediclear_cli.errors import UsageError
+
+_PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+
+
+@dataclass(frozen=True)
+class Period:
+    year: int
+    month: int
+
+    @classmethod
+    def parse(cls, text: str) -> Period:
+        match = _PERIOD.match(text.strip())
+        if not match or not 1 <= int(match.group(2)) <= 12:
+            raise UsageError(f"--period {text!r}: expected YYYY-MM, e.g. 2026-10")
+        return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def label(self) -> str:
+        return f"{self.year:04d}-{self.month:02d}"
+
+    @property
+    def start(self) -> datetime:
+        return datetime(self.year, self.month, 1)
+
+    @property
+    def end(self) -> datetime:
+        return datetime(self.year + self.month // 12, self.month % 12 + 1, 1)
+
+    def previous(self) -> Period:
+        return Period(self.year - 1, 12) if self.month == 1 else Period(self.year, self.month - 1)
+
+    def __str__(self) -> str:
+        return self.label

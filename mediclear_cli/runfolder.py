@@ -1,0 +1,134 @@
+"""Atomic publication of a run folder: outputs appear complete or not at all.
+
+A run is written into a private temporary sibling of `--out` (`.<name>.tmp-<pid>-<token>`, mode 0700,
+files 0600). Only when every file is written and fsynced does `publish` put it in place: on Linux with
+one `renameat2(RENAME_EXCHANGE)` that swaps the new folder with the old run in a single step, elsewhere with
+two renames. Until then the previous run in `--out` stays whole; a killed run leaves only a temporary
+sibling, which the next run removes once its owner process is gone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import secrets
+import shutil
+from pathlib import Path
+from types import TracebackType
+
+from mediclear_cli.errors import OutputError, WriteError
+
+RUN_MARKER = "manifest.json"  # a folder holding this file is a finished mediclear run
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(out: Path) -> list[Path]:
+    """Remove temporary siblings of `out` left by runs whose process is gone; return what was removed."""
+    removed: list[Path] = []
+    parent = out.parent
+    if not parent.is_dir():
+        return removed
+    for prefix in (f".{out.name}.tmp-", f".{out.name}.old-"):
+        for candidate in parent.glob(prefix + "*"):
+            pid_text = candidate.name[len(prefix):].split("-", 1)[0]
+            if pid_text.isdigit() and _pid_alive(int(pid_text)) and int(pid_text) != os.getpid():
+                continue
+            shutil.rmtree(candidate, ignore_errors=True)
+            removed.append(candidate)
+    return removed
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Atomically swap two paths (Linux renameat2); False where the call is unavailable."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    rc = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+class RunFolder:
+    """Context manager: `with RunFolder(out) as run: write into run.path(...); run.publish()`."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.tmp: Path | None = None
+        self.published = False
+
+    def __enter__(self) -> RunFolder:
+        out = self.out
+        if out.exists() and not out.is_dir():
+            raise OutputError(f"{out}: exists and is not a folder")
+        if out.is_dir() and any(out.iterdir()) and not (out / RUN_MARKER).is_file():
+            raise OutputError(f"{out}: folder is not empty and holds no mediclear run; refusing to replace it")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            clean_stale(out)
+            self.tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+            self.tmp.mkdir(mode=0o700)
+            os.chmod(self.tmp, 0o700)  # whatever the umask
+        except OSError as exc:
+            raise OutputError(f"{out}: cannot create the run folder ({exc.strerror})") from None
+        return self
+
+    def path(self, name: str) -> Path:
+        assert self.tmp is not None
+        return self.tmp / name
+
+    def publish(self) -> None:
+        """fsync every file and the folder, then put the folder in place of `out` in one step."""
+        assert self.tmp is not None
+        out = self.out
+        try:
+            for file in sorted(self.tmp.iterdir()):
+                os.chmod(file, 0o600)
+                _fsync_path(file)
+            _fsync_path(self.tmp, directory=True)
+            if out.exists():
+                if not _exchange(self.tmp, out):
+                    old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+                    os.rename(out, old)
+                    os.rename(self.tmp, out)
+                    self.tmp = old
+                # self.tmp now names the previous run (swapped out); remove it.
+                shutil.rmtree(self.tmp, ignore_errors=True)
+            else:
+                os.rename(self.tmp, out)
+            _fsync_path(out.parent, directory=True)
+        except OSError as exc:
+            raise WriteError(f"{out}: cannot publish the run ({exc.strerror or exc})") from None
+        self.tmp = None
+        self.published = True
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self.tmp is not None and self.tmp.exists():
+            shutil.rmtree(self.tmp, ignore_errors=True)

@@ -1,0 +1,192 @@
+"""Column contracts of the inputs and outputs, the money type, and the row rules, declared once.
+
+Everything else — the reader's projections, validation SQL, reason texts in reports and the docs — is
+generated from the tables here, so a rule is changed in one place. Money is DECIMAL(18,2) in DuckDB and
+`decimal128(18, 2)` in Arrow; `Decimal` at the Python edges; never a float.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+import pyarrow as pa
+
+MONEY_SQL = "DECIMAL(18,2)"
+MONEY_ARROW = pa.decimal128(18, 2)
+
+SIDES = ("claims", "ledger")
+SIDE_LABELS = {"claims": "医药机构结算明细", "ledger": "经办机构台账"}
+
+
+class Kind(str, Enum):
+    KEY = "key"
+    TIME = "time"
+    MONEY = "money"
+    REGION = "region"  # a 6-digit region code
+    CODE = "code"  # any other text code or identifier
+    PERSONAL = "personal"  # personal data: masked in every output, never logged
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    needed_by: tuple[str, ...]  # the sides for which the column is required
+    label_zh: str
+    aliases: tuple[str, ...] = ()
+
+
+_BOTH = ("claims", "ledger")
+_LEDGER = ("ledger",)
+
+COLUMNS: tuple[Column, ...] = (
+    Column("setl_id", Kind.KEY, _BOTH, "结算ID"),
+    Column("setl_time", Kind.TIME, _BOTH, "结算时间"),
+    Column("medfee_sumamt", Kind.MONEY, _BOTH, "医疗费总额"),
+    Column("fund_pay_sumamt", Kind.MONEY, _BOTH, "基金支付总额"),
+    Column("acct_pay", Kind.MONEY, _BOTH, "个人账户支出"),
+    Column("insuplc_admdvs", Kind.REGION, _LEDGER, "参保地医保区划", ("insu_admdvs",)),
+    Column("mdtrtarea_admvs", Kind.REGION, _LEDGER, "就医地医保区划", ("fix_blng_admdvs", "mdtrt_area_admvs")),
+    Column("psn_cash_pay", Kind.MONEY, (), "现金支付金额", ("cash_payamt",)),
+    Column("hifp_pay", Kind.MONEY, (), "统筹基金支出"),
+    Column("cvlserv_pay", Kind.MONEY, (), "公务员医疗补助"),
+    Column("hifob_pay", Kind.MONEY, (), "大额医疗补助"),
+    Column("hifmi_pay", Kind.MONEY, (), "大病保险"),
+    Column("hifes_pay", Kind.MONEY, (), "企业补充医疗保险"),
+    Column("hifdm_pay", Kind.MONEY, (), "伤残人员医疗保障"),
+    Column("maf_pay", Kind.MONEY, (), "医疗救助"),
+    Column("oth_pay", Kind.MONEY, (), "其他支出", ("othfund_pay",)),
+    Column("psn_no", Kind.CODE, (), "人员编号"),
+    Column("mdtrt_id", Kind.CODE, (), "就诊ID"),
+    Column("insutype", Kind.CODE, (), "险种类型"),
+    Column("med_type", Kind.CODE, (), "医疗类别"),
+    Column("clr_type", Kind.CODE, (), "清算类别"),
+    Column("clr_way", Kind.CODE, (), "清算方式"),
+    Column("fixmedins_code", Kind.CODE, (), "定点医药机构编号"),
+    Column("refd_setl_flag", Kind.CODE, (), "退费结算标志"),
+    Column("certno", Kind.PERSONAL, (), "证件号码"),
+    Column("psn_name", Kind.PERSONAL, (), "人员姓名"),
+)
+
+BY_NAME = {c.name: c for c in COLUMNS}
+CANONICAL = tuple(c.name for c in COLUMNS)
+MONEY_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.MONEY)
+REQUIRED_MONEY = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
+REGION_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.REGION)
+PERSONAL_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.PERSONAL)
+TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind in (Kind.KEY, Kind.REGION, Kind.CODE, Kind.PERSONAL))
+
+# 分账: the fund accounts a settlement's fund payment is split into, in statement order.
+FUND_BREAKDOWN = ("hifp_pay", "cvlserv_pay", "hifob_pay", "hifmi_pay", "hifes_pay", "hifdm_pay", "maf_pay", "oth_pay")
+# What moves between regions is fund_pay_sumamt + acct_pay; its split by account, with the individual account
+# and whatever part of the fund payment the breakdown columns leave unexplained, so the split always sums to clr_amt.
+CLEARING_FUNDS = FUND_BREAKDOWN + ("acct_pay", "unallocated")
+FUND_LABELS_ZH = {
+    "hifp_pay": "统筹基金",
+    "cvlserv_pay": "公务员医疗补助",
+    "hifob_pay": "大额医疗补助",
+    "hifmi_pay": "大病保险",
+    "hifes_pay": "企业补充医疗保险",
+    "hifdm_pay": "伤残人员医疗保障",
+    "maf_pay": "医疗救助",
+    "oth_pay": "其他基金",
+    "acct_pay": "个人账户",
+    "unallocated": "未分账基金",
+}
+
+# Attributes compared between the two sides of one settlement (contract §3 rule 4), in report order.
+ATTR_COMPARED = (
+    "insuplc_admdvs",
+    "mdtrtarea_admvs",
+    "psn_no",
+    "mdtrt_id",
+    "fixmedins_code",
+    "insutype",
+    "med_type",
+    "clr_type",
+    "refd_setl_flag",
+)
+MONEY_COMPARED = MONEY_COLUMNS
+
+
+def required_columns(side: str) -> tuple[str, ...]:
+    return tuple(c.name for c in COLUMNS if side in c.needed_by)
+
+
+def arrow_type(column: Column) -> pa.DataType:
+    if column.kind is Kind.MONEY:
+        return MONEY_ARROW
+    if column.kind is Kind.TIME:
+        return pa.timestamp("us")
+    return pa.string()
+
+
+def settlement_schema(extra: pa.Schema | None = None) -> pa.Schema:
+    """The Arrow schema of a normalised settlement record (both sides share it)."""
+    fields = [pa.field(c.name, arrow_type(c)) for c in COLUMNS]
+    if extra is not None:
+        fields += [f for f in extra if f.name not in BY_NAME]
+    return pa.schema(fields)
+
+
+# --- Row rules (contract §2): a rejected row gets the first reason that applies, in this order. ---------------
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: str
+    label_zh: str
+    text: str
+
+
+REJECT_REASONS: tuple[Reason, ...] = (
+    Reason("missing_setl_id", "结算ID为空", "setl_id is null or empty"),
+    Reason("bad_money", "金额无法精确到分", "a money value is not a number exact to the cent"),
+    Reason("missing_value", "必填字段为空", "a column this side needs is null"),
+    Reason("bad_region_code", "区划代码不是6位数字", "a region code is not 6 digits after normalisation"),
+    Reason("bad_setl_time", "结算时间无法识别", "setl_time cannot be read"),
+    Reason("medfee_identity", "医疗费总额不等于基金+个账+现金", "medfee_sumamt != fund_pay_sumamt + acct_pay + psn_cash_pay"),
+    Reason("fund_breakdown", "分账合计不等于基金支付总额", "the fund-breakdown columns do not sum to fund_pay_sumamt"),
+)
+REJECT_BY_CODE = {r.code: r for r in REJECT_REASONS}
+
+# --- Reconciliation categories (contract §3), in precedence order after rejection. ---------------------------
+
+CATEGORIES = (
+    "rejected",
+    "duplicate",
+    "out_of_period",
+    "claim_only",
+    "ledger_only",
+    "attr_mismatch",
+    "amount_mismatch",
+    "matched",
+)
+CATEGORY_LABELS_ZH = {
+    "rejected": "校验不通过",
+    "duplicate": "重复结算ID",
+    "out_of_period": "不属本期",
+    "claim_only": "医药机构多(单边账)",
+    "ledger_only": "中心多(单边账)",
+    "attr_mismatch": "属性不一致",
+    "amount_mismatch": "金额不一致",
+    "matched": "对平",
+}
+# The platform's detail-reconciliation result code (stmt_rslt) for each category; None where the platform has none.
+STMT_RSLT = {
+    "matched": "0",
+    "ledger_only": "1",
+    "claim_only": "2",
+    "attr_mismatch": "3",
+    "amount_mismatch": "3",
+}
+
+# Extra (non-contract) columns whose names say they hold personal data are masked like certno: the platform's
+# 就诊凭证编号 (mdtrt_cert_no) is often the ID number itself, and extracts carry phone numbers and addresses.
+PERSONAL_EXTRA_PATTERNS = ("cert", "idcard", "id_card", "sfzh", "tel", "phone", "mobile", "addr", "psn_name", "patn_name")
+
+
+def is_personal_extra(name: str) -> bool:
+    lowered = name.lower()
+    return any(p in lowered for p in PERSONAL_EXTRA_PATTERNS)
