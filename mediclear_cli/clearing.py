@@ -66,11 +66,11 @@ def _single_file(path: str, what: str) -> Path:
 
 def _first_bad(con: duckdb.DuckDBPyConnection, table: str, checks: list[tuple[str, str, str]], path: Path) -> None:
     for column, condition, problem in checks:
-        row = con.execute(
+        rows = con.execute(
             f"SELECT source_row FROM {quote_ident(table)} WHERE {condition} ORDER BY source_row LIMIT 1"
-        ).fetchone()
-        if row:
-            raise InputDataError(f"{path}: row {row[0]}, column {column!r}: {problem}")
+        ).fetchall()
+        if rows:
+            raise InputDataError(f"{path}: row {rows[0][0]}, column {column!r}: {problem}")
 
 
 def _columns(path: Path, needed: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, str]:
@@ -183,7 +183,7 @@ def check_conservation(result: ClearingResult, recon: ReconResult) -> list[str]:
     if {u: n for u, n in split_nets.items() if n != ZERO} != nets:
         failures.append("the fund split does not sum to the net positions")
     for u in units:
-        if u["opening_balance"] is not None and u["closing_balance"] != u["opening_balance"] + u["net"]:
+        if u.get("opening_balance") is not None and u["closing_balance"] != u["opening_balance"] + u["net"]:
             failures.append(f"closing balance of {u['unit']} is not opening + net")
     return failures
 

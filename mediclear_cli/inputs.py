@@ -157,7 +157,7 @@ def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_o
         name = col.name
         target = quote_ident(name)
         src = mapping.get(name)
-        if src is None:
+        if src is None or pa.types.is_null(types[src]):  # absent, or a column of nothing but nulls
             sql_type = {"money": schema.MONEY_SQL, "time": "TIMESTAMP"}.get(col.kind.value, "VARCHAR")
             inner.append(f"CAST(NULL AS {sql_type}) AS {target}")
             inner.append(f"false AS {quote_ident('_p_' + name)}")
@@ -254,5 +254,5 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
         first = str(exc).splitlines()[0]
         where = files[0] if len(files) == 1 else f"{len(files)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
-    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchone()
-    return SideInput(side, table, files, present, list(extras), int(rows[0]) if rows else 0)
+    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()
+    return SideInput(side, table, files, present, list(extras), int(rows[0][0]))

@@ -215,7 +215,7 @@ def _table(rec: dict[str, Any], rng: np.random.Generator, side: str) -> pa.Table
         "hifmi_pay": money(rec["hifmi"]), "maf_pay": money(rec["maf"]),
     }
     if side == "claims":
-        cols["setl_time"] = pc.strftime(when, "%Y-%m-%d %H:%M:%S")
+        cols["setl_time"] = pc.strftime(when.cast(pa.timestamp("s")), "%Y-%m-%d %H:%M:%S")
         cols |= amounts
         cols["psn_cash_pay"] = money(rec["cash"])
         cols["oth_pay"] = money(np.zeros(n, dtype=np.int64))

@@ -1,0 +1,40 @@
+"""The installed package: SQL files ship inside it, and the core imports without Typer or Rich."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from importlib import resources
+from pathlib import Path
+
+from conftest import REPO
+
+
+def test_installed_package_finds_its_sql_files():
+    packaged = resources.files("mediclear_cli").joinpath("sql")
+    assert packaged.is_dir(), "the SQL files must ship inside the package (mediclear_cli/sql)"
+    shipped = sorted(p.name for p in packaged.iterdir() if p.name.endswith(".sql"))
+    in_repo = sorted(p.name for p in (REPO / "sql").glob("*.sql"))
+    assert shipped == in_repo and len(shipped) >= 10
+
+
+def test_every_sql_file_starts_with_a_header_saying_what_it_binds():
+    for path in sorted((REPO / "sql").glob("*.sql")):
+        head = path.read_text(encoding="utf-8").splitlines()[:6]
+        assert head[0].startswith(f"-- {path.stem}:"), path.name
+        assert any("Binds:" in line for line in head), path.name
+
+
+def test_core_imports_without_typer_or_rich():
+    code = (
+        "import sys; import mediclear_cli.jobs, mediclear_cli.sample, mediclear_cli.validation; "
+        "bad = [m for m in ('typer', 'rich') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=Path("/"))
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_python_dash_m_runs_the_cli():
+    done = subprocess.run([sys.executable, "-m", "mediclear_cli", "--version"], capture_output=True, text=True,
+                          cwd=Path("/"))
+    assert done.returncode == 0 and done.stdout.startswith("mediclear ")

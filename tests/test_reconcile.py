@@ -1,0 +1,221 @@
+"""Contract §3: one category per input row, with the stated precedence, stmt_rslt and differing columns;
+the accounting identity; properties over generated months; the sample generator's labels."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+from decimal import Decimal as D
+from pathlib import Path
+
+import duckdb
+import pyarrow.parquet as pq
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import oracle
+from conftest import row, write_rows
+from mediclear_cli.errors import CheckFailed
+from mediclear_cli.periods import Period
+from mediclear_cli.reconcile import ReconOptions, check_accounting, reconcile
+
+OCT = Period.parse("2026-10")
+
+
+def run(claims_path: Path, ledger_path: Path, tolerance: str = "0.00"):
+    con = duckdb.connect()
+    result = reconcile(con, [str(claims_path)], [str(ledger_path)], ReconOptions(OCT, D(tolerance)))
+    rows = con.sql(
+        "SELECT side, setl_id, category, stmt_rslt, diff_columns, reason FROM recon_rows ORDER BY side, source_row"
+    ).fetchall()
+    return result, rows
+
+
+def cats(rows) -> dict[tuple[str, str], str]:
+    return {(r[0], r[1]): r[2] for r in rows}
+
+
+def test_identical_rows_match_with_stmt_rslt_0(month):
+    _, rows = run(*month([row("A")], [row("A")]))
+    assert [(r[0], r[2], r[3]) for r in rows] == [("claims", "matched", "0"), ("ledger", "matched", "0")]
+
+
+def test_duplicate_setl_id_holds_all_rows_on_both_sides(month):
+    _, rows = run(*month([row("A")], [row("A"), row("A")]))
+    assert [r[2] for r in rows] == ["duplicate"] * 3
+
+
+def test_duplicate_beats_out_of_period(month):
+    _, rows = run(*month([row("A", when="2026-09-30 23:59:59")], [row("A"), row("A")]))
+    assert [r[2] for r in rows] == ["duplicate"] * 3
+
+
+def test_a_row_outside_the_window_holds_every_row_of_its_setl_id(month):
+    _, rows = run(*month([row("A", when="2026-11-01 00:00:00")], [row("A", when="2026-10-31 23:59:59")]))
+    assert [r[2] for r in rows] == ["out_of_period", "out_of_period"]
+
+
+def test_window_is_half_open(month):
+    _, rows = run(*month([row("A", when="2026-10-01 00:00:00")], [row("A", when="2026-10-01 00:00:00")]))
+    assert [r[2] for r in rows] == ["matched", "matched"]
+
+
+def test_one_sided_records_get_their_side_and_platform_codes(month):
+    _, rows = run(*month([row("C")], [row("L")]))
+    assert [(r[0], r[2], r[3]) for r in rows] == [("claims", "claim_only", "2"), ("ledger", "ledger_only", "1")]
+
+
+def test_attribute_difference_beats_amount_difference_and_lists_both(month):
+    _, rows = run(*month([row("A", medfee="101.00", med_type="11")], [row("A", med_type="14")]))
+    assert rows[0][2] == "attr_mismatch" and rows[0][3] == "3"
+    assert rows[0][4] == ["med_type", "medfee_sumamt"]
+
+
+def test_attribute_compared_only_where_both_sides_hold_a_value(month):
+    _, rows = run(*month([row("A", psn_no=None, insured=None)], [row("A", psn_no="P1")]))
+    assert [r[2] for r in rows] == ["matched", "matched"]
+
+
+def test_refund_flag_null_means_normal(month):
+    _, rows = run(*month([row("A", refd_setl_flag=None)], [row("A", refd_setl_flag="0")]))
+    assert [r[2] for r in rows] == ["matched", "matched"]
+
+
+def test_amount_difference_within_tolerance_matches(month):
+    paths = month([row("A", medfee="100.01", psn_cash_pay=D("20.01"))], [row("A", psn_cash_pay=D("20.00"))])
+    assert [r[2] for r in run(*paths)[1]] == ["amount_mismatch", "amount_mismatch"]
+    assert [r[2] for r in run(*paths, tolerance="0.01")[1]] == ["matched", "matched"]
+
+
+def test_rejected_row_is_quarantined_and_its_partner_becomes_one_sided(month):
+    _, rows = run(*month([row("A", insured="1")], [row("A")]))
+    assert [(r[2], r[5]) for r in rows] == [("rejected", "bad_region_code"), ("ledger_only", "not_in_claims")]
+
+
+def test_accounting_identity_failure_is_reported(month):
+    result, _ = run(*month([row("A")], [row("A")]))
+    result.per_side["claims"]["categories"]["matched"]["records"] += 1
+    failures = check_accounting(result)
+    assert failures and "claims" in failures[0]
+
+
+def test_accounting_failure_stops_the_run(month, monkeypatch):
+    from mediclear_cli import reconcile as module
+
+    monkeypatch.setattr(module, "check_accounting", lambda result: ["forced"])
+    paths = month([row("A")], [row("A")])
+    try:
+        run(*paths)
+    except CheckFailed as exc:
+        assert "forced" in str(exc)
+    else:
+        raise AssertionError("a failed identity must stop the run")
+
+
+# --- properties --------------------------------------------------------------------------------------------
+
+IDS = st.sampled_from(["A", "B", "C", "D", "E", "F"])
+REGIONS = st.sampled_from(["150000", "152900", "110000", "520199", "139900"])
+TIMES = st.sampled_from([datetime(2026, 9, 30, 23, 59, 59), datetime(2026, 10, 1), datetime(2026, 10, 15, 12),
+                         datetime(2026, 10, 31, 23, 59, 59), datetime(2026, 11, 1)])
+CENTS = st.integers(min_value=-50_000, max_value=5_000_000)
+
+
+@st.composite
+def settlement(draw):
+    fund, acct, cash = draw(CENTS), draw(CENTS), draw(CENTS)
+    return {
+        "setl_id": draw(IDS),
+        "setl_time": draw(TIMES),
+        "medfee_sumamt": D(fund + acct + cash) / 100,
+        "fund_pay_sumamt": D(fund) / 100,
+        "acct_pay": D(acct) / 100,
+        "psn_cash_pay": D(cash) / 100,
+        "insuplc_admdvs": draw(REGIONS),
+        "mdtrtarea_admvs": draw(REGIONS),
+        "med_type": draw(st.sampled_from(["11", "21"])),
+    }
+
+
+SIDE = st.lists(settlement(), min_size=0, max_size=12)
+
+
+def _write(tmp: Path, claims: list[dict], ledger: list[dict]) -> tuple[Path, Path]:
+    for r in claims + ledger:
+        for k in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay"):
+            r[k] = r[k].quantize(D("0.01"))
+    import pyarrow as pa
+
+    schema = pa.schema([("setl_id", pa.string()), ("setl_time", pa.timestamp("us")),
+                        ("medfee_sumamt", pa.decimal128(18, 2)), ("fund_pay_sumamt", pa.decimal128(18, 2)),
+                        ("acct_pay", pa.decimal128(18, 2)), ("psn_cash_pay", pa.decimal128(18, 2)),
+                        ("insuplc_admdvs", pa.string()), ("mdtrtarea_admvs", pa.string()), ("med_type", pa.string())])
+    return write_rows(tmp / "c.parquet", claims, schema), write_rows(tmp / "l.parquet", ledger, schema)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claims=SIDE, ledger=SIDE)
+def test_engine_agrees_with_the_reference_on_every_row(tmp_path, claims, ledger):
+    paths = _write(tmp_path, claims, ledger)
+    _, rows = run(*paths)
+    expected = oracle.categorise(claims, ledger, OCT.start, OCT.end)
+    got = {"claims": [r[2] for r in rows if r[0] == "claims"], "ledger": [r[2] for r in rows if r[0] == "ledger"]}
+    assert got == expected
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claims=SIDE, ledger=SIDE)
+def test_every_row_lands_in_exactly_one_category_and_money_is_conserved(tmp_path, claims, ledger):
+    result, rows = run(*_write(tmp_path, claims, ledger))
+    for side, source in (("claims", claims), ("ledger", ledger)):
+        cats_ = result.per_side[side]["categories"]
+        assert sum(c["records"] for c in cats_.values()) == len(source)
+        assert sum((c["clr_amt"] for c in cats_.values()), D("0")) == sum(
+            (r["fund_pay_sumamt"] + r["acct_pay"] for r in source), D("0"))
+        assert len([r for r in rows if r[0] == side]) == len(source)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claims=SIDE, ledger=SIDE)
+def test_swapping_sides_swaps_one_sided_categories_and_keeps_the_rest(tmp_path, claims, ledger):
+    _, forward = run(*_write(tmp_path, claims, ledger))
+    _, backward = run(*_write(tmp_path, ledger, claims))
+    mirror = {"claim_only": "ledger_only", "ledger_only": "claim_only"}
+    flip = {"claims": "ledger", "ledger": "claims"}
+    fwd = sorted((r[0], r[1], r[2]) for r in forward)
+    bwd = sorted((flip[r[0]], r[1], mirror.get(r[2], r[2])) for r in backward)
+    assert fwd == bwd
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(claims=SIDE, ledger=SIDE, seed=st.integers(0, 2**16))
+def test_shuffling_row_order_changes_nothing(tmp_path, claims, ledger, seed):
+    _, before = run(*_write(tmp_path, claims, ledger))
+    rng = random.Random(seed)
+    c2, l2 = claims[:], ledger[:]
+    rng.shuffle(c2)
+    rng.shuffle(l2)
+    _, after = run(*_write(tmp_path, c2, l2))
+    assert sorted((r[0], r[1], r[2]) for r in before) == sorted((r[0], r[1], r[2]) for r in after)
+
+
+def test_generated_month_reproduces_its_labels_exactly(generated):
+    con = duckdb.connect()
+    result = reconcile(con, [str(generated / "claims")], [str(generated / "ledger")], ReconOptions(OCT))
+    labels = pq.read_table(generated / "labels.parquet")
+    con.register("labels", labels)
+    disagree = con.execute(
+        "SELECT count(*) FROM labels l JOIN recon_rows r ON r.side = l.side AND r.source_row = l.row "
+        "AND r.source_file = $root || '/' || l.file WHERE r.category <> l.category",
+        {"root": str(generated.resolve())},
+    ).fetchall()[0][0]
+    joined = con.execute(
+        "SELECT count(*) FROM labels l JOIN recon_rows r ON r.side = l.side AND r.source_row = l.row "
+        "AND r.source_file = $root || '/' || l.file", {"root": str(generated.resolve())},
+    ).fetchall()[0][0]
+    assert joined == labels.num_rows == sum(s.rows for s in result.sides.values())
+    assert disagree == 0
+    # every category of the contract is present in the generated month
+    assert set(labels.column("category").to_pylist()) >= {
+        "matched", "duplicate", "out_of_period", "claim_only", "ledger_only", "attr_mismatch",
+        "amount_mismatch", "rejected"}
