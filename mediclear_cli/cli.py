@@ -103,11 +103,14 @@ def clear(
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
+    excel_exceptions: Annotated[int, typer.Option("--excel-exceptions", min=0, max=1_048_575,
+                                                  help="Rows of the Excel 差错 sheet (all rows are in exceptions.parquet).")] = 20_000,
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job)."""
     from mediclear_cli.jobs import JobSpec, run_clear
 
-    spec = JobSpec(claims, ledger, period, out, tolerance, regions, prepaid, level, settlement, memory_limit, temp_dir)
+    spec = JobSpec(claims, ledger, period, out, tolerance, regions, prepaid, level, settlement, memory_limit, temp_dir,
+                   excel_exceptions)
     with console.stages() as stage:
         summary, code, result = run_clear(spec, stage)
     console.show_recon(summary)

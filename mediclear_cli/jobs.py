@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -46,7 +46,7 @@ class JobSpec:
     settlement: str = "central"
     memory_limit: str = ""
     temp_directory: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
+    excel_exception_rows: int = 20_000
 
     def tolerance_decimal(self) -> Decimal:
         try:
@@ -248,7 +248,8 @@ def run_clear(
         progress("writing the Excel statement")
         from mediclear_cli.statements_xlsx import write_statement
 
-        write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register)
+        write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register,
+                        spec.excel_exception_rows)
         outputs["statements.xlsx"] = None
         write_json(summary, folder.path("summary.json"))
         outputs["summary.json"] = None
@@ -302,6 +303,7 @@ def verify_run(run_dir: Path, check_inputs: bool = True) -> list[str]:
     exc_entry = next((e for e in manifest.get("outputs", []) if e["file"] == "exceptions.parquet"), None)
     if exc_entry is not None and exc_entry.get("rows") != held_expected:
         problems.append(f"exceptions.parquet holds {exc_entry.get('rows')} rows, control totals say {held_expected}")
+    problems += _recheck_clearing(run_dir)
     if check_inputs:
         for entry in manifest.get("inputs", []):
             path = Path(entry["file"])
@@ -309,4 +311,28 @@ def verify_run(run_dir: Path, check_inputs: bool = True) -> list[str]:
                 problems.append(f"{path}: input not found")
             elif sha256_file(path) != entry["sha256"]:
                 problems.append(f"{path}: input SHA-256 differs from the manifest")
+    return problems
+
+
+def _recheck_clearing(run_dir: Path) -> list[str]:
+    """Re-derive the conservation identities from the clearing outputs themselves."""
+    import pyarrow.parquet as pq
+
+    nets_path, transfers_path = run_dir / "net_positions.parquet", run_dir / "transfers.parquet"
+    if not nets_path.is_file() or not transfers_path.is_file():
+        return []
+    try:
+        nets = {r["unit"]: r["net"] for r in pq.read_table(nets_path, columns=["unit", "net"]).to_pylist()}
+        moves = pq.read_table(transfers_path, columns=["payer", "payee", "amount"]).to_pylist()
+    except Exception as exc:  # noqa: BLE001 - an unreadable output is a finding, not a crash
+        return [f"{run_dir}: clearing outputs cannot be read ({exc})"]
+    problems = []
+    if sum(nets.values(), Decimal("0.00")) != 0:
+        problems.append(f"{nets_path}: Σ net is not 0")
+    settled: dict[str, Decimal] = {}
+    for move in moves:
+        settled[move["payer"]] = settled.get(move["payer"], Decimal("0.00")) - move["amount"]
+        settled[move["payee"]] = settled.get(move["payee"], Decimal("0.00")) + move["amount"]
+    if {u: v for u, v in settled.items() if v and u != "CENTRE"} != {u: v for u, v in nets.items() if v}:
+        problems.append(f"{transfers_path}: transfers do not settle the net positions")
     return problems

@@ -316,7 +316,9 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
     geo = geography()
     rng = np.random.default_rng(seed)
     counts = {"claims": 0, "ledger": 0}
-    label_parts = []
+    label_schema = pa.schema([("side", pa.string()), ("file", pa.string()), ("row", pa.int64()),
+                              ("category", pa.string())])
+    labels_out = pq.ParquetWriter(out_dir / "labels.parquet", label_schema, compression="zstd")
     clr_by_prov: dict[str, int] = {}
     chunks = max(1, -(-rows // CHUNK))
     for chunk in range(chunks):
@@ -338,14 +340,14 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
             if side == "claims":
                 table = _noise(rng, table, side_labels)
             pq.write_table(table, out_dir / side / name, compression="zstd")
-            label_parts.append(pa.table({
+            labels_out.write_table(pa.table({
                 "side": pa.array(np.full(table.num_rows, side)),
                 "file": pa.array(np.full(table.num_rows, f"{side}/{name}")),
                 "row": pa.array(np.arange(1, table.num_rows + 1, dtype=np.int64)),
                 "category": pa.array(side_labels.astype(str)),
-            }))
+            }, schema=label_schema))
             counts[side] += table.num_rows
-    pq.write_table(pa.concat_tables(label_parts), out_dir / "labels.parquet", compression="zstd")
+    labels_out.close()
     pq.write_table(geo.register, out_dir / "regions.parquet")
     units = sorted(clr_by_prov)
     # Prepaid funds sized around a month's outlay (policy: about two months; some provinces run short).

@@ -19,7 +19,11 @@ import xlsxwriter
 from mediclear_cli import schema
 from mediclear_cli.names import region_name
 
-EXCEPTION_ROWS = 100_000
+# Finance staff work the exceptions sheet by hand; past this many rows the sheet lists the first ones (ordered
+# by side, category and setl_id), says so, and points to exceptions.parquet, which always holds every row.
+# Writing a million-row sheet takes minutes, so the default is modest and `--excel-exceptions` raises it.
+EXCEPTION_ROWS = 20_000
+SHEET_LIMIT = 1_048_575
 FIXED_TIME = datetime(2000, 1, 1)
 MONEY_FORMAT = "#,##0.00;[Red]-#,##0.00"
 
@@ -108,7 +112,8 @@ EXCEPTION_HEADERS = {
 
 class _Book:
     def __init__(self, path: Path) -> None:
-        self.wb = xlsxwriter.Workbook(str(path), {"constant_memory": False, "strings_to_numbers": False})
+        # constant_memory streams each row to disk as it is written (rows are written strictly in order here).
+        self.wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
         self.wb.set_properties({"title": "异地就医清算单", "author": "mediclear", "created": FIXED_TIME})
         self.head = self.wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
                                         "valign": "vcenter"})
@@ -178,7 +183,9 @@ def write_statement(
     con: duckdb.DuckDBPyConnection,
     exceptions_sql: str,
     register: dict[str, str],
+    exception_rows: int = EXCEPTION_ROWS,
 ) -> None:
+    exception_rows = max(0, min(exception_rows, SHEET_LIMIT))
     book = _Book(path)
     ws = book.wb.add_worksheet("汇总")
     ws.set_column(0, 0, 28)
@@ -237,17 +244,17 @@ def write_statement(
     book.table("划款", t_headers, transfers, totals=("amount",))
     book.table("对总账", TOTALS_HEADERS, totals)
     held = summary["held_records"]
-    reader = con.sql(exceptions_sql + f" LIMIT {EXCEPTION_ROWS}").to_arrow_reader(50_000)
+    reader = con.sql(exceptions_sql + f" LIMIT {int(exception_rows)}").to_arrow_reader(50_000)
 
-    def exception_rows() -> Iterable[dict[str, Any]]:
+    def held_rows() -> Iterable[dict[str, Any]]:
         for batch in reader:
             for row in batch.to_pylist():
                 row["category_label"] = schema.CATEGORY_LABELS_ZH.get(row["category"], "")
                 yield row
 
     note = None
-    if held > EXCEPTION_ROWS:
-        note = (f"差错共 {held} 笔，本表仅列前 {EXCEPTION_ROWS} 笔；完整清单见 exceptions.parquet "
-                f"(only the first {EXCEPTION_ROWS} of {held} exceptions are listed; see exceptions.parquet)")
-    book.table("差错", EXCEPTION_HEADERS, exception_rows(), note=note)
+    if held > exception_rows:
+        note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见 exceptions.parquet "
+                f"(only the first {exception_rows} of {held} exceptions are listed; see exceptions.parquet)")
+    book.table("差错", EXCEPTION_HEADERS, held_rows(), note=note)
     book.close()

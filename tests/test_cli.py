@@ -149,3 +149,11 @@ def test_personal_data_never_appears_unmasked_in_outputs_or_streams(tmp_path):
         blobs += [book.read(n) for n in book.namelist()]
     for blob in blobs:
         assert canary_id.encode() not in blob and canary_name.encode("utf-8") not in blob
+
+
+def test_shipped_sample_data_is_what_the_generator_makes(tmp_path):
+    """sample_data/ is `mediclear sample sample_data --rows 3000 --seed 20261`, as the README says."""
+    cli(["sample", tmp_path / "sd", "--rows", "3000", "--seed", "20261", "--period", "2026-10"], 0)
+    for rel in ("claims/part-0001.parquet", "ledger/part-0001.parquet", "regions.parquet", "prepaid.parquet",
+                "labels.parquet"):
+        assert (tmp_path / "sd" / rel).read_bytes() == (SAMPLE / rel).read_bytes(), rel
