@@ -144,7 +144,7 @@ def load_prepaid(con: duckdb.DuckDBPyConnection, path: str | None) -> None:
 
 def _settled_nets(transfers: pa.Table) -> dict[str, Decimal]:
     nets: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for payer, payee, amount in zip(*(transfers.column(c).to_pylist() for c in ("payer", "payee", "amount"))):
+    for payer, payee, amount in zip(*(transfers.column(c).to_pylist() for c in ("payer", "payee", "amount")), strict=True):
         nets[payer] -= amount
         nets[payee] += amount
     return {unit: net for unit, net in nets.items() if net != ZERO}

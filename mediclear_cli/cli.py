@@ -19,6 +19,7 @@ from mediclear_cli import __version__, console
 from mediclear_cli.errors import ExitCode, MediclearError
 from mediclear_cli.writers import to_json
 
+
 def _guarded(command: Callable[..., None]) -> Callable[..., None]:
     """Every command's errors end here: one line on stderr and the contract's exit code."""
 

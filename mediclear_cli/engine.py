@@ -9,6 +9,10 @@ header saying what it computes, what it binds and which invariant it keeps. Valu
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -49,22 +53,38 @@ def sql_names() -> list[str]:
     return sorted(p.name[:-4] for p in _sql_dir().iterdir() if p.name.endswith(".sql"))
 
 
-def connect(memory_limit: str = "", temp_directory: str = "", threads: int = 0) -> duckdb.DuckDBPyConnection:
-    """A private in-memory DuckDB connection for one run.
+@contextmanager
+def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private DuckDB database for one run, in a scratch folder removed afterwards.
 
-    `preserve_insertion_order` stays on so that ORDER BY results stream out in order; every output is
-    ordered explicitly anyway, so results never depend on thread scheduling.
+    The database is a file, not `:memory:`, so that DuckDB can evict table blocks to disk when a month is
+    larger than `memory_limit` (in-memory tables cannot be evicted; a 10M-row month then needs ~18 GB).
+    The scratch folder lives under `temp_directory` (default: the system temp folder, never the caller's
+    working directory — a cron job's cwd may be / or a read-only share) and is private to the user (0700).
     """
-    con = duckdb.connect(":memory:")
-    limit = memory_limit or DEFAULT_MEMORY_LIMIT
-    if limit:
-        con.execute("SET memory_limit = $v", {"v": limit})
-    tmp = temp_directory or DEFAULT_TEMP_DIR
-    if tmp:
-        con.execute("SET temp_directory = $v", {"v": tmp})
-    if threads:
-        con.execute("SET threads = $v", {"v": threads})
-    return con
+    base = temp_directory or DEFAULT_TEMP_DIR or tempfile.gettempdir()
+    Path(base).mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix="mediclear-", dir=base))
+    con = duckdb.connect(str(scratch / "run.duckdb"))
+    try:
+        limit = memory_limit or DEFAULT_MEMORY_LIMIT
+        if limit:
+            con.execute("SET memory_limit = $v", {"v": limit})
+        con.execute("SET temp_directory = $v", {"v": str(scratch / "spill")})
+        # Every output is explicitly ordered, so insertion order need not be kept; dropping it lets large
+        # joins and aggregates stream and spill within the memory limit.
+        con.execute("SET preserve_insertion_order = false")
+        if threads:
+            con.execute("SET threads = $v", {"v": threads})
+        yield con
+    finally:
+        con.close()
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def connect() -> duckdb.DuckDBPyConnection:
+    """An in-memory connection for small, bounded work (validation listings, tests)."""
+    return duckdb.connect(":memory:")
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:

@@ -96,7 +96,7 @@ def _control_totals(con: Any) -> dict[str, Any]:
     cursor = engine.run(con, "control_totals")
     names = [d[0] for d in cursor.description]
     for row in cursor.fetchall():
-        record = dict(zip(names, row))
+        record = dict(zip(names, row, strict=True))
         side = record.pop("side")
         key = "matched" if record.pop("matched") else "held"
         totals.setdefault(side, {})[key] = record
@@ -148,7 +148,9 @@ def _manifest(
     }
 
 
-def _prepare(command: str, spec: JobSpec, progress: Progress) -> tuple[Any, ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
+def _prepare(
+    con: Any, command: str, spec: JobSpec, progress: Progress
+) -> tuple[ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
     period = Period.parse(spec.period)
     options = ReconOptions(period, spec.tolerance_decimal())
     clear_options = ClearOptions(spec.level, spec.settlement)
@@ -159,7 +161,6 @@ def _prepare(command: str, spec: JobSpec, progress: Progress) -> tuple[Any, Reco
     spec_options: dict[str, Any] = {"period": period.label, "tolerance": str(options.tolerance)}
     if command == "clear":
         spec_options |= {"level": clear_options.level, "settlement": clear_options.settlement}
-    con = engine.connect(spec.memory_limit, spec.temp_directory)
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(_hash_inputs, files)
         progress("reading and reconciling")
@@ -167,12 +168,17 @@ def _prepare(command: str, spec: JobSpec, progress: Progress) -> tuple[Any, Reco
         progress("hashing inputs")
         inputs = hashing.result()
     run_id = _run_id(inputs, spec_options)
-    return con, recon, inputs, run_id, spec_options
+    return recon, inputs, run_id, spec_options
 
 
 def run_reconcile(spec: JobSpec, progress: Progress = _quiet) -> tuple[dict[str, Any], ExitCode]:
     """`mediclear reconcile`: summary.json, exceptions.parquet and manifest.json."""
-    con, recon, inputs, run_id, spec_options = _prepare("reconcile", spec, progress)
+    with engine.session(spec.memory_limit, spec.temp_directory) as con:
+        return _reconcile_in(con, spec, progress)
+
+
+def _reconcile_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, Any], ExitCode]:
+    recon, inputs, run_id, spec_options = _prepare(con, "reconcile", spec, progress)
     summary = _base_summary("reconcile", spec, recon, run_id)
     code = ExitCode.HELD if recon.held_records else ExitCode.OK
     summary["exit_code"] = int(code)
@@ -187,7 +193,6 @@ def run_reconcile(spec: JobSpec, progress: Progress = _quiet) -> tuple[dict[str,
         manifest = _manifest("reconcile", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
         write_json(manifest, folder.path("manifest.json"))
         folder.publish()
-    con.close()
     return summary, code
 
 
@@ -213,7 +218,12 @@ def run_clear(
     spec: JobSpec, progress: Progress = _quiet
 ) -> tuple[dict[str, Any], ExitCode, ClearingResult]:
     """`mediclear clear`: reconcile, clear, prove conservation, write every output, publish atomically."""
-    con, recon, inputs, run_id, spec_options = _prepare("clear", spec, progress)
+    with engine.session(spec.memory_limit, spec.temp_directory) as con:
+        return _clear_in(con, spec, progress)
+
+
+def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, Any], ExitCode, ClearingResult]:
+    recon, inputs, run_id, spec_options = _prepare(con, "clear", spec, progress)
     progress("netting")
     result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
     summary = _base_summary("clear", spec, recon, run_id)
@@ -256,7 +266,6 @@ def run_clear(
         manifest = _manifest("clear", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
         write_json(manifest, folder.path("manifest.json"))
         folder.publish()
-    con.close()
     return summary, code, result
 
 

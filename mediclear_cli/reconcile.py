@@ -52,7 +52,7 @@ class ReconResult:
 
 
 def _money_row(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
-    return {n: Decimal(v) for n, v in zip(names, values)}
+    return {n: Decimal(v) for n, v in zip(names, values, strict=True)}
 
 
 def _footer_rows(side: SideInput) -> int:
@@ -92,15 +92,10 @@ def reconcile(
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
         for row in engine.run(con, "side_totals").fetchall()
     }
-    engine.run(
-        con,
-        "recon_keys",
-        period_start=period.start,
-        period_end=period.end,
-        tolerance=options.tolerance,
-    )
+    engine.run(con, "recon_counts", period_start=period.start, period_end=period.end)
+    engine.run(con, "recon_keys", tolerance=options.tolerance)
     engine.run(con, "recon_rows", period_label=period.label)
-    for table in ("claims", "ledger", "recon_keys"):
+    for table in ("claims", "ledger", "recon_counts", "recon_keys"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
     for side in schema.SIDES:
         result.per_side[side] = {
@@ -127,7 +122,7 @@ def reconcile(
     )
     names = [d[0] for d in cursor.description]
     for row in cursor.fetchall():
-        group = dict(zip(names, row))
+        group = dict(zip(names, row, strict=True))
         group["balanced"] = all(
             group[f"claims_{m}"] == group[f"ledger_{m}"]
             for m in ("records", "medfee_sumamt", "fund_pay_sumamt", "acct_pay")

@@ -1,26 +1,12 @@
 -- recon_keys: one row per setl_id that has a valid (non-rejected) row on either side, with its category.
--- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)), $tolerance (DECIMAL(18,2)).
--- Reads: tables claims, ledger (from inputs.load_side; reject_reason IS NULL marks a valid row).
+-- Binds: $tolerance (DECIMAL(18,2)).
+-- Reads: claims, ledger, recon_counts.
 -- Keeps: contract §3 precedence — duplicate, out_of_period, claim_only / ledger_only, attr_mismatch,
 --        amount_mismatch, matched — decided per setl_id so every row of an id gets the same category.
 --        diff_columns lists every compared column that differs (attributes first, then money); a column
 --        is compared only where both rows hold a value; refd_setl_flag NULL means '0' (normal).
 CREATE OR REPLACE TEMP TABLE recon_keys AS
-WITH c AS (
-    SELECT setl_id, count(*) AS n,
-           bool_or(setl_time < $period_start OR setl_time >= $period_end) AS outside
-    FROM claims WHERE reject_reason IS NULL GROUP BY setl_id
-), l AS (
-    SELECT setl_id, count(*) AS n,
-           bool_or(setl_time < $period_start OR setl_time >= $period_end) AS outside
-    FROM ledger WHERE reject_reason IS NULL GROUP BY setl_id
-), k AS (
-    SELECT coalesce(c.setl_id, l.setl_id) AS setl_id,
-           coalesce(c.n, 0) AS claims_rows,
-           coalesce(l.n, 0) AS ledger_rows,
-           coalesce(c.outside, false) OR coalesce(l.outside, false) AS outside
-    FROM c FULL OUTER JOIN l ON c.setl_id = l.setl_id
-), pairs AS (
+WITH k AS (SELECT * FROM recon_counts), pairs AS (
     SELECT c.setl_id,
            list_filter([
                CASE WHEN c.insuplc_admdvs <> l.insuplc_admdvs THEN 'insuplc_admdvs' END,

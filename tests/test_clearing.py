@@ -11,12 +11,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import oracle
-from conftest import row, write_rows
 from mediclear_cli.clearing import ClearOptions, clear
 from mediclear_cli.errors import CheckFailed, InputDataError
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, reconcile
+
+import oracle
+from conftest import row, write_rows
 
 OCT = Period.parse("2026-10")
 

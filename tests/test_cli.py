@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
+
+from mediclear_cli.cli import app
 
 from conftest import REPO, SAMPLE, cli, row, write_rows
-from mediclear_cli.cli import app
 
 SAMPLE_ARGS = ["--claims", SAMPLE / "claims", "--ledger", SAMPLE / "ledger", "--period", "2026-10"]
 

@@ -13,11 +13,12 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-import oracle
-from conftest import REPO, SAMPLE, cli
 from mediclear_cli import runfolder
 from mediclear_cli.errors import WriteError
 from mediclear_cli.jobs import JobSpec, run_clear, verify_run
+
+import oracle
+from conftest import REPO, SAMPLE
 
 GOLDEN = REPO / "tests" / "golden"
 DATA_FILES = ("exceptions.parquet", "pair_totals.parquet", "pair_type_totals.parquet", "net_positions.parquet",
@@ -193,3 +194,25 @@ def test_verify_rederives_conservation_from_the_outputs(sample_run, tmp_path):
     pq.write_table(table.set_column(2, "amount", pa.array(amounts, pa.decimal128(18, 2))), copy / "transfers.parquet")
     problems = verify_run(copy, check_inputs=False)
     assert any("do not settle" in p for p in problems) and any("SHA-256" in p for p in problems)
+
+
+def test_a_killed_run_leaves_either_the_previous_or_the_new_run_whole(tmp_path):
+    """SIGKILL `mediclear clear` at spread-out moments: --out always verifies, never holds a partial file."""
+    import subprocess
+    import sys
+    import time
+
+    out = tmp_path / "run"
+    run_clear(sample_spec(out))
+    args = [sys.executable, "-m", "mediclear_cli", "clear", "--claims", str(SAMPLE / "claims"),
+            "--ledger", str(SAMPLE / "ledger"), "--period", "2026-10", "--out", str(out), "--tolerance", "0.01"]
+    for delay in (0.05, 0.3, 0.6, 0.9, 1.2, 1.6, 2.0):
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        time.sleep(delay)
+        proc.kill()
+        proc.wait()
+        assert verify_run(out, check_inputs=False) == [], delay
+    done = subprocess.run(args, capture_output=True, cwd=tmp_path)
+    assert done.returncode == 1
+    assert verify_run(out) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # the last run cleaned every stale folder

@@ -4,7 +4,7 @@ the accounting identity; properties over generated months; the sample generator'
 from __future__ import annotations
 
 import random
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal as D
 from pathlib import Path
 
@@ -13,11 +13,12 @@ import pyarrow.parquet as pq
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import oracle
-from conftest import row, write_rows
 from mediclear_cli.errors import CheckFailed
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, check_accounting, reconcile
+
+import oracle
+from conftest import row, write_rows
 
 OCT = Period.parse("2026-10")
 

@@ -10,10 +10,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import row, write_rows
 from mediclear_cli.errors import InputDataError, InputNotFound
 from mediclear_cli.inputs import load_side
 from mediclear_cli.validation import validate_paths
+
+from conftest import row, write_rows
 
 
 def load(path: Path, side: str = "ledger") -> list[dict]:
