@@ -82,11 +82,6 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory connection for small, bounded work (validation listings, tests)."""
-    return duckdb.connect(":memory:")
-
-
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
     """Run the named SQL file (a statement, or a query read with fetchall) with its parameters bound."""
     return con.execute(load_sql(name), params or None)

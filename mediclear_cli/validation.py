@@ -12,13 +12,12 @@ from mediclear_cli.inputs import load_side
 def validate_paths(paths: list[str], side: str) -> tuple[list[dict[str, Any]], int]:
     if side not in schema.SIDES:
         raise UsageError(f"--side {side!r}: expected claims or ledger")
-    con = engine.connect()
-    loaded = load_side(con, side, paths)
-    rows = con.execute(
-        f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {side} "
-        "WHERE reject_reason IS NOT NULL ORDER BY source_file, source_row"
-    ).fetchall()
-    con.close()
+    with engine.session() as con:
+        loaded = load_side(con, side, paths)
+        rows = con.execute(
+            f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {side} "
+            "WHERE reject_reason IS NOT NULL ORDER BY source_file, source_row"
+        ).fetchall()
     rejects = [
         {"file": f, "row": r, "column": c, "reason": reason, "setl_id": setl_id,
          "explanation": schema.REJECT_BY_CODE[reason].text}
