@@ -49,6 +49,7 @@ class ClearingResult:
     fund_split: pa.Table
     transfers: pa.Table
     transfers_other: pa.Table  # the settlement not chosen, computed to prove both settle the same nets
+    held_by_unit: pa.Table
     has_prepaid: bool
     cleared_records: int
     cleared_clr_amt: Decimal
@@ -221,6 +222,7 @@ def clear(
         fund_split=engine.query(con, "fund_split").to_arrow_table(),
         transfers=chosen,
         transfers_other=other,
+        held_by_unit=engine.query(con, "held_by_unit", level=options.level).to_arrow_table(),
         has_prepaid=prepaid is not None,
         cleared_records=sum(p["records"] for p in pair_totals.to_pylist()),
         cleared_clr_amt=sum((p["clr_amt"] for p in pair_totals.to_pylist()), ZERO),

@@ -66,6 +66,14 @@ ToleranceOpt = Annotated[str, typer.Option("--tolerance", help="Largest amount d
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")]
 MemoryOpt = Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's).")]
 TempOpt = Annotated[str, typer.Option("--temp-dir", help="Where DuckDB spills when memory runs short.")]
+LangOpt = Annotated[str, typer.Option("--lang", help="Statement language: zh or en.")]
+
+
+def _check_pdf(pdf: str) -> None:
+    from mediclear_cli.errors import UsageError
+
+    if pdf not in ("never", "auto", "always"):
+        raise UsageError(f"--pdf {pdf!r}: expected never, auto or always")
 
 
 def _version(value: bool) -> None:
@@ -106,12 +114,18 @@ def clear(
     temp_dir: TempOpt = "",
     excel_exceptions: Annotated[int, typer.Option("--excel-exceptions", min=0, max=1_048_575,
                                                   help="Rows of the Excel 差错 sheet (all rows are in exceptions.parquet).")] = 20_000,
+    statements: Annotated[bool, typer.Option("--statements/--no-statements",
+                                             help="Write printable per-unit statements into statements/.")] = True,
+    lang: LangOpt = "zh",
+    pdf: Annotated[str, typer.Option("--pdf", help="never, auto or always: also print statements.pdf "
+                                                   "with headless Chromium.")] = "never",
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job)."""
     from mediclear_cli.jobs import JobSpec, run_clear
 
+    _check_pdf(pdf)
     spec = JobSpec(claims, ledger, period, out, tolerance, regions, prepaid, level, settlement, memory_limit, temp_dir,
-                   excel_exceptions)
+                   excel_exceptions, statements, lang, pdf)
     with console.stages() as stage:
         summary, code, result = run_clear(spec, stage)
     console.show_recon(summary)
@@ -177,6 +191,24 @@ def sample(
 
     info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
     console.note(f"wrote {info['claims_rows']} claims rows and {info['ledger_rows']} ledger rows to {out_dir}")
+
+
+@app.command()
+@_guarded
+def statements(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by clear.")],
+    lang: LangOpt = "zh",
+    pdf: Annotated[str, typer.Option("--pdf", help="never, auto or always: print statements.pdf with headless "
+                                                   "Chromium (auto: when one is installed).")] = "auto",
+) -> None:
+    """(Re)write the printable per-unit statements of a clearing run into RUN_DIR/statements."""
+    from mediclear_cli.statements_html import statements_for_run
+
+    _check_pdf(pdf)
+    manifest = statements_for_run(run_dir, lang, pdf)
+    names = [f["file"] for f in manifest["files"]]
+    console.note(f"wrote {len(names)} files to {run_dir / 'statements'}"
+                 + (" including statements.pdf" if "statements.pdf" in names else " (HTML only; no PDF)"))
 
 
 @app.command()

@@ -47,6 +47,9 @@ class JobSpec:
     memory_limit: str = ""
     temp_directory: str = ""
     excel_exception_rows: int = 20_000
+    statements: bool = True  # printable per-unit statements (HTML) in statements/
+    lang: str = "zh"
+    pdf: str = "never"  # never | auto | always: a PDF of all statements through headless Chromium
 
     def tolerance_decimal(self) -> Decimal:
         try:
@@ -253,6 +256,7 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
             ("net_positions", result.net_positions),
             ("fund_split", result.fund_split),
             ("transfers", result.transfers),
+            ("held_by_unit", result.held_by_unit),
         ):
             outputs[f"{name}.parquet"] = write_parquet(table, folder.path(f"{name}.parquet"))
         progress("writing the Excel statement")
@@ -265,6 +269,12 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
         outputs["summary.json"] = None
         manifest = _manifest("clear", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
         write_json(manifest, folder.path("manifest.json"))
+        if spec.statements:
+            progress("writing the printable statements")
+            from mediclear_cli.statements_html import write_statements
+
+            folder.path("statements").mkdir(mode=0o700)
+            write_statements(folder.path("statements"), folder.path(""), spec.lang, spec.pdf)
         folder.publish()
     return summary, code, result
 
@@ -313,6 +323,7 @@ def verify_run(run_dir: Path, check_inputs: bool = True) -> list[str]:
     if exc_entry is not None and exc_entry.get("rows") != held_expected:
         problems.append(f"exceptions.parquet holds {exc_entry.get('rows')} rows, control totals say {held_expected}")
     problems += _recheck_clearing(run_dir)
+    problems += _recheck_statements(run_dir, manifest_path)
     if check_inputs:
         for entry in manifest.get("inputs", []):
             path = Path(entry["file"])
@@ -344,4 +355,29 @@ def _recheck_clearing(run_dir: Path) -> list[str]:
         settled[move["payee"]] = settled.get(move["payee"], Decimal("0.00")) + move["amount"]
     if {u: v for u, v in settled.items() if v and u != "CENTRE"} != {u: v for u, v in nets.items() if v}:
         problems.append(f"{transfers_path}: transfers do not settle the net positions")
+    return problems
+
+
+def _recheck_statements(run_dir: Path, manifest_path: Path) -> list[str]:
+    """statements/ (when present) must be the pages printed from this very run: their manifest names the
+    run manifest's SHA-256, and every page's hash."""
+    folder = run_dir / "statements"
+    listing = folder / "manifest.json"
+    if not folder.exists():
+        return []
+    if not listing.is_file():
+        return [f"{folder}: no manifest.json"]
+    statements = json.loads(listing.read_text(encoding="utf-8"))
+    problems = []
+    if statements.get("run_manifest_sha256") != sha256_file(manifest_path):
+        problems.append(f"{listing}: printed from another run (its run manifest hash differs)")
+    listed = set()
+    for entry in statements.get("files", []):
+        listed.add(entry["file"])
+        path = folder / entry["file"]
+        if not path.is_file() or sha256_file(path) != entry["sha256"]:
+            problems.append(f"{path}: missing or differs from the statements manifest")
+    for extra in sorted(p.name for p in folder.iterdir() if p.is_file()):
+        if extra not in listed and extra != "manifest.json":
+            problems.append(f"{folder / extra}: not listed in the statements manifest")
     return problems

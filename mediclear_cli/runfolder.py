@@ -107,10 +107,13 @@ class RunFolder:
         assert self.tmp is not None
         out = self.out
         try:
-            for file in sorted(self.tmp.iterdir()):
-                os.chmod(file, 0o600)
-                _fsync_path(file)
-            _fsync_path(self.tmp, directory=True)
+            for folder, dirs, files in os.walk(self.tmp):
+                for name in files:
+                    os.chmod(os.path.join(folder, name), 0o600)
+                    _fsync_path(Path(folder, name))
+                for name in dirs:
+                    os.chmod(os.path.join(folder, name), 0o700)
+                _fsync_path(Path(folder), directory=True)
             if out.exists():
                 if not _exchange(self.tmp, out):
                     old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"

@@ -30,7 +30,7 @@ def test_held_exceptions_exit_1_with_complete_outputs(tmp_path):
     names = {p.name for p in out.iterdir()}
     assert names == {"summary.json", "exceptions.parquet", "pair_totals.parquet", "pair_type_totals.parquet",
                      "net_positions.parquet", "fund_split.parquet", "transfers.parquet", "statements.xlsx",
-                     "manifest.json"}
+                     "held_by_unit.parquet", "manifest.json", "statements"}
 
 
 def test_reconcile_writes_only_reconciliation_outputs(tmp_path):
@@ -144,7 +144,7 @@ def test_personal_data_never_appears_unmasked_in_outputs_or_streams(tmp_path):
         assert canary_id not in text and canary_name not in text
     import zipfile
 
-    blobs = [p.read_bytes() for p in out.iterdir() if p.suffix != ".xlsx"]
+    blobs = [p.read_bytes() for p in out.rglob("*") if p.is_file() and p.suffix != ".xlsx"]
     with zipfile.ZipFile(out / "statements.xlsx") as book:
         blobs += [book.read(n) for n in book.namelist()]
     for blob in blobs:

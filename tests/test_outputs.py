@@ -22,7 +22,7 @@ from conftest import REPO, SAMPLE
 
 GOLDEN = REPO / "tests" / "golden"
 DATA_FILES = ("exceptions.parquet", "pair_totals.parquet", "pair_type_totals.parquet", "net_positions.parquet",
-              "fund_split.parquet", "transfers.parquet", "statements.xlsx", "summary.json")
+              "fund_split.parquet", "transfers.parquet", "held_by_unit.parquet", "statements.xlsx", "summary.json")
 
 
 def sample_spec(out: Path, **kw) -> JobSpec:
@@ -111,7 +111,7 @@ def test_manifest_lists_inputs_and_outputs_with_hashes_and_verify_passes(sample_
 def test_failed_run_leaves_the_previous_run_whole(sample_run, tmp_path, monkeypatch):
     out = tmp_path / "run"
     run_clear(sample_spec(out))
-    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
     from mediclear_cli import statements_xlsx
 
     def explode(*args, **kwargs):
@@ -120,7 +120,7 @@ def test_failed_run_leaves_the_previous_run_whole(sample_run, tmp_path, monkeypa
     monkeypatch.setattr(statements_xlsx, "write_statement", explode)
     with pytest.raises(WriteError):
         run_clear(sample_spec(out, tolerance="0.01"))
-    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
     assert [p.name for p in tmp_path.iterdir()] == ["run"]  # no temporary folder left behind
 
 

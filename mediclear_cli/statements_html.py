@@ -1,0 +1,355 @@
+"""Printable clearing statements (清算单): one self-contained A4 HTML page per clearing unit, an index of all
+units, and — when a headless Chromium is on the machine — one PDF of them all.
+
+Everything is read back from a finished run folder (so paper always matches a run that verifies) and written
+into its `statements/` subfolder with its own manifest, which records the SHA-256 of the run's manifest.json:
+the hash printed on every page. Charts are inline SVG; nothing loads from the network. Amounts are exact
+decimals formatted with thousands separators; every total on a page is summed from the rows shown and
+checked against the run's net positions before a page is written.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import shutil
+import subprocess
+from collections import defaultdict
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow.parquet as pq
+
+from mediclear_cli import __version__, schema
+from mediclear_cli.errors import CheckFailed, InputNotFound, UsageError
+from mediclear_cli.names import region_name
+from mediclear_cli.runfolder import RunFolder
+from mediclear_cli.writers import file_entry, sha256_file, write_json
+
+ZERO = Decimal("0.00")
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+TEXT = {
+    "zh": {
+        "title": "异地就医直接结算清算单", "index": "清算单位净额一览", "unit": "清算单位", "period": "清算期间",
+        "level": "清算层级", "province": "省级(跨省)", "pool": "统筹区级", "settlement": "结算方式",
+        "central": "经清算中心", "bilateral": "双边轧差", "run": "运行ID", "manifest": "清单哈希(SHA-256)",
+        "receivable": "应收", "payable": "应付", "net": "轧差净额", "records": "笔数",
+        "summary": "清算汇总", "counterparties": "对方单位明细", "counterparty": "对方单位",
+        "funds": "分账(按基金)", "fund": "基金", "prepaid": "预付金", "opening": "期初余额",
+        "movement": "本期变动(净额)", "closing": "期末余额", "warning": "预警线", "topup": "应补足金额",
+        "transfers": "划款指令", "payer": "付款方", "payee": "收款方", "amount": "金额",
+        "held": "挂账事项", "role": "角色", "insured": "参保地", "care": "就医地", "side": "来源",
+        "claims": "医药机构", "ledger": "经办机构", "category": "类别", "total": "合计",
+        "signoff": "签章", "prepared": "经办", "checked": "复核", "approved": "审批", "sign": "签名",
+        "date": "日期", "none": "无", "no_prepaid": "预付金文件中无此单位", "internal": "本单位内部(不轧差)",
+        "chart": "对方单位净额", "chart_index": "各单位轧差净额", "page_of": "清算单",
+        "receive_from": "收", "pay_to": "付",
+    },
+    "en": {
+        "title": "Cross-region settlement clearing statement", "index": "Net positions of all units",
+        "unit": "Clearing unit", "period": "Period", "level": "Level", "province": "province (cross-province)",
+        "pool": "pooling region", "settlement": "Settlement", "central": "through the clearing centre",
+        "bilateral": "bilateral netting", "run": "Run id", "manifest": "Manifest SHA-256",
+        "receivable": "Receivable", "payable": "Payable", "net": "Net", "records": "Records",
+        "summary": "Summary", "counterparties": "By counterparty", "counterparty": "Counterparty",
+        "funds": "Fund split", "fund": "Fund", "prepaid": "Prepaid fund", "opening": "Opening balance",
+        "movement": "Movement (net)", "closing": "Closing balance", "warning": "Warning line",
+        "topup": "Top-up due", "transfers": "Transfer instructions", "payer": "Payer", "payee": "Payee",
+        "amount": "Amount", "held": "Held items", "role": "Role", "insured": "insured region",
+        "care": "care region", "side": "Side", "claims": "hospital", "ledger": "agency", "category": "Category",
+        "total": "Total", "signoff": "Sign-off", "prepared": "Prepared by", "checked": "Checked by",
+        "approved": "Approved by", "sign": "Signature", "date": "Date", "none": "none",
+        "no_prepaid": "no prepaid account for this unit in the prepaid file",
+        "internal": "Internal to the unit (not netted)", "chart": "Net by counterparty",
+        "chart_index": "Net position by unit", "page_of": "Statement", "receive_from": "receive",
+        "pay_to": "pay",
+    },
+}
+CATEGORY_EN = {c: c.replace("_", " ") for c in schema.CATEGORIES}
+
+CSS = """
+@page { size: A4; margin: 14mm 12mm 16mm 12mm; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+       sans-serif; font-size: 9.5pt; color: #111; margin: 0; }
+h1 { font-size: 15pt; margin: 0 0 2mm 0; }
+h2 { font-size: 11pt; margin: 5mm 0 1.5mm 0; border-bottom: 1px solid #888; padding-bottom: 0.5mm; }
+table { border-collapse: collapse; width: 100%; page-break-inside: auto; }
+thead { display: table-header-group; }
+tr { page-break-inside: avoid; }
+th, td { border: 1px solid #999; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
+th { background: #e8eef6; font-weight: 600; }
+td.money, th.money { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+.neg { color: #b00020; }
+tr.total td { font-weight: 700; background: #f4f4f4; }
+.meta td { border: none; padding: 0.4mm 2mm 0.4mm 0; }
+.meta td:first-child { color: #444; white-space: nowrap; }
+.hash { font-family: monospace; font-size: 7.5pt; word-break: break-all; }
+.statement { page-break-after: always; }
+.statement:last-child { page-break-after: auto; }
+.sign td { height: 14mm; width: 33%; }
+svg { display: block; margin: 1mm 0; }
+a { color: inherit; }
+@media screen { body { max-width: 186mm; margin: 10mm auto; } }
+"""
+
+
+def money(value: Any) -> str:
+    """1234567.8 -> '1,234,567.80'; negatives keep a clear minus sign."""
+    if value is None:
+        return ""
+    amount = Decimal(value)
+    text = f"{abs(amount):,.2f}"
+    return f"−{text}" if amount < 0 else text
+
+
+def _money_td(value: Any) -> str:
+    cls = "money neg" if value is not None and Decimal(value) < 0 else "money"
+    return f'<td class="{cls}" data-amount="{html.escape(str(value) if value is not None else "")}">{money(value)}</td>'
+
+
+def _e(text: Any) -> str:
+    return html.escape("" if text is None else str(text))
+
+
+def _table(headers: list[tuple[str, bool]], rows: list[list[str]], total: list[str] | None = None) -> str:
+    head = "".join(f'<th class="money">{_e(h)}</th>' if m else f"<th>{_e(h)}</th>" for h, m in headers)
+    body = "".join(f"<tr>{''.join(r)}</tr>" for r in rows)
+    foot = f'<tr class="total">{"".join(total)}</tr>' if total else ""
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}{foot}</tbody></table>"
+
+
+def bar_chart(items: list[tuple[str, Decimal]], width: int = 640) -> str:
+    """A horizontal bar chart of signed amounts as inline SVG (no script, no network)."""
+    if not items:
+        return ""
+    bar_h, gap, label_w = 14, 4, 150
+    height = len(items) * (bar_h + gap) + 6
+    biggest = max(abs(v) for _, v in items) or Decimal(1)
+    half = (width - label_w - 110) / 2
+    axis = label_w + half
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img">',
+             f'<line x1="{axis:.1f}" y1="0" x2="{axis:.1f}" y2="{height}" stroke="#666" stroke-width="0.8"/>']
+    for i, (label, value) in enumerate(items):
+        y = 3 + i * (bar_h + gap)
+        length = float(abs(value) / biggest) * half
+        x = axis if value >= 0 else axis - length
+        colour = "#2f6db5" if value >= 0 else "#c0392b"
+        parts.append(f'<text x="0" y="{y + bar_h - 3}" font-size="9">{_e(label)}</text>')
+        parts.append(f'<rect x="{x:.1f}" y="{y}" width="{max(length, 0.5):.1f}" height="{bar_h}" fill="{colour}"/>')
+        tx = axis + half + 6
+        parts.append(f'<text x="{tx:.1f}" y="{y + bar_h - 3}" font-size="9">{_e(money(value))}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _read(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    path = run_dir / name
+    return pq.read_table(path).to_pylist() if path.is_file() else []
+
+
+def _unit_label(code: str) -> str:
+    name = region_name(code)
+    return f"{code} {name}".strip()
+
+
+def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> str:
+    code = unit["unit"]
+    pairs = ctx["pairs"]
+    by_party: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, Decimal(0), Decimal(0)])
+    for p in pairs:
+        if p["internal"]:
+            continue
+        if p["care_unit"] == code:
+            row = by_party[p["insured_unit"]]
+            row[0] += p["clr_amt"]
+            row[2] += p["records"]
+        if p["insured_unit"] == code:
+            row = by_party[p["care_unit"]]
+            row[1] += p["clr_amt"]
+            row[3] += p["records"]
+    party_rows = []
+    sums = [ZERO, ZERO]
+    for party in sorted(by_party):
+        rec, pay, n_rec, n_pay = by_party[party]
+        sums[0] += rec
+        sums[1] += pay
+        party_rows.append([f"<td>{_e(_unit_label(party))}</td>", _money_td(rec), _money_td(pay), _money_td(rec - pay),
+                           f'<td class="money">{int(n_rec + n_pay):,}</td>'])
+    if (sums[0], sums[1], sums[0] - sums[1]) != (unit["receivable"], unit["payable"], unit["net"]):
+        raise CheckFailed(f"statement of {code}: counterparty totals do not add up to its net position")
+    counterparties = _table(
+        [(t["counterparty"], False), (t["receivable"], True), (t["payable"], True), (t["net"], True),
+         (t["records"], True)],
+        party_rows,
+        [f"<td>{t['total']}</td>", _money_td(sums[0]), _money_td(sums[1]), _money_td(sums[0] - sums[1]),
+         f'<td class="money">{int(unit["receivable_records"] + unit["payable_records"]):,}</td>'],
+    ) if party_rows else f"<p>{t['none']}</p>"
+    chart = bar_chart([(_unit_label(p), by_party[p][0] - by_party[p][1]) for p in sorted(by_party)])
+
+    funds = [f for f in ctx["funds"] if f["unit"] == code]
+    fund_total = sum((f["net"] for f in funds), ZERO)
+    if fund_total != unit["net"]:
+        raise CheckFailed(f"statement of {code}: fund split does not add up to its net position")
+    fund_label = schema.FUND_LABELS_ZH if ctx["lang"] == "zh" else {f: f for f in schema.CLEARING_FUNDS}
+    fund_table = _table(
+        [(t["fund"], False), (t["receivable"], True), (t["payable"], True), (t["net"], True)],
+        [[f"<td>{_e(fund_label.get(f['fund'], f['fund']))}</td>", _money_td(f["receivable"]), _money_td(f["payable"]),
+          _money_td(f["net"])] for f in funds],
+        [f"<td>{t['total']}</td>", _money_td(sum((f["receivable"] for f in funds), ZERO)),
+         _money_td(sum((f["payable"] for f in funds), ZERO)), _money_td(fund_total)],
+    ) if funds else f"<p>{t['none']}</p>"
+
+    if "opening_balance" not in unit:
+        prepaid = ""
+    elif unit["opening_balance"] is None:
+        prepaid = f"<h2>{t['prepaid']}</h2><p>{t['no_prepaid']}</p>"
+    else:
+        prepaid = f"<h2>{t['prepaid']}</h2>" + _table(
+            [(t["opening"], True), (t["movement"], True), (t["closing"], True), (t["warning"], True),
+             (t["topup"], True)],
+            [[_money_td(unit["opening_balance"]), _money_td(unit["net"]), _money_td(unit["closing_balance"]),
+              _money_td(unit["warning_line"]), _money_td(unit["topup_due"])]],
+        )
+
+    moves = [m for m in ctx["transfers"] if code in (m["payer"], m["payee"])]
+    transfer_table = _table(
+        [(t["payer"], False), (t["payee"], False), (t["amount"], True)],
+        [[f"<td>{_e(_unit_label(m['payer']))}</td>", f"<td>{_e(_unit_label(m['payee']))}</td>",
+          _money_td(m["amount"])] for m in moves],
+    ) if moves else f"<p>{t['none']}</p>"
+
+    held = [h for h in ctx["held"] if h["unit"] == code]
+    cat_label = schema.CATEGORY_LABELS_ZH if ctx["lang"] == "zh" else CATEGORY_EN
+    held_table = _table(
+        [(t["role"], False), (t["side"], False), (t["category"], False), (t["records"], True), (t["amount"], True)],
+        [[f"<td>{_e(t[h['role']])}</td>", f"<td>{_e(t[h['side']])}</td>",
+          f"<td>{_e(cat_label.get(h['category'], h['category']))}</td>",
+          f'<td class="money">{h["records"]:,}</td>', _money_td(h["clr_amt"])] for h in held],
+    ) if held else f"<p>{t['none']}</p>"
+
+    internal = ""
+    if unit.get("internal_records"):
+        internal = (f"<p>{t['internal']}: {int(unit['internal_records']):,} {t['records']}, "
+                    f"{money(unit['internal_clr_amt'])}</p>")
+    summary = _table(
+        [(t["receivable"], True), (t["payable"], True), (t["net"], True), (t["records"], True)],
+        [[_money_td(unit["receivable"]), _money_td(unit["payable"]), _money_td(unit["net"]),
+          f'<td class="money">{int(unit["receivable_records"] + unit["payable_records"]):,}</td>']],
+    )
+    sign = _table([(t["prepared"], False), (t["checked"], False), (t["approved"], False)],
+                  [[f"<td>{t['sign']}:<br><br>{t['date']}:</td>"] * 3])
+    return f"""<section class="statement" data-unit="{_e(code)}" data-net="{_e(unit['net'])}">
+<h1>{_e(t['title'])}</h1>
+<table class="meta"><tbody>
+<tr><td>{t['unit']}</td><td><b>{_e(_unit_label(code))}</b></td></tr>
+<tr><td>{t['period']}</td><td>{_e(ctx['period'])}</td></tr>
+<tr><td>{t['level']} / {t['settlement']}</td><td>{_e(t[ctx['level']])} / {_e(t[ctx['settlement']])}</td></tr>
+<tr><td>{t['run']}</td><td class="hash">{_e(ctx['run_id'])}</td></tr>
+<tr><td>{t['manifest']}</td><td class="hash">{_e(ctx['manifest_sha256'])}</td></tr>
+</tbody></table>
+<h2>{t['summary']}</h2>{summary}{internal}
+<h2>{t['counterparties']}</h2>{counterparties}{chart}
+<h2>{t['funds']}</h2>{fund_table}
+{prepaid}
+<h2>{t['transfers']}</h2>{transfer_table}
+<h2>{t['held']}</h2>{held_table}
+<h2>{t['signoff']}</h2><div class="sign">{sign}</div>
+</section>"""
+
+
+def _page(title: str, body: str, lang: str) -> str:
+    html_lang = "zh-CN" if lang == "zh" else "en"
+    return (f'<!DOCTYPE html>\n<html lang="{html_lang}"><head><meta charset="utf-8">'
+            f"<title>{_e(title)}</title><style>{CSS}</style></head><body>{body}</body></html>\n")
+
+
+def build(run_dir: Path, lang: str = "zh") -> dict[str, str]:
+    """The statement pages of a run folder: {file name: HTML}. Raises if the run is not a clearing run."""
+    if lang not in TEXT:
+        raise UsageError(f"--lang {lang!r}: expected zh or en")
+    t = TEXT[lang]
+    manifest_path = run_dir / "manifest.json"
+    if not manifest_path.is_file() or not (run_dir / "net_positions.parquet").is_file():
+        raise InputNotFound(f"{run_dir}: not a finished clearing run (no manifest.json / net_positions.parquet)")
+    summary = json.loads((run_dir / "summary.json").read_text(encoding="utf-8"))
+    ctx = {
+        "lang": lang, "period": summary["period"], "level": summary["level"], "settlement": summary["settlement"],
+        "run_id": summary["run_id"], "manifest_sha256": sha256_file(manifest_path),
+        "pairs": _read(run_dir, "pair_totals.parquet"), "funds": _read(run_dir, "fund_split.parquet"),
+        "transfers": _read(run_dir, "transfers.parquet"), "held": _read(run_dir, "held_by_unit.parquet"),
+    }
+    units = _read(run_dir, "net_positions.parquet")
+    pages: dict[str, str] = {}
+    sections = []
+    for unit in units:
+        section = _statement(unit, ctx, t)
+        sections.append(section)
+        pages[f"unit-{unit['unit']}.html"] = _page(f"{t['title']} {unit['unit']} {ctx['period']}", section, lang)
+    total = sum((u["net"] for u in units), ZERO)
+    if total != 0:
+        raise CheckFailed(f"{run_dir}: net positions do not sum to zero; no statement written")
+    rows = [[f'<td><a href="unit-{_e(u["unit"])}.html">{_e(_unit_label(u["unit"]))}</a></td>',
+             _money_td(u["receivable"]), _money_td(u["payable"]), _money_td(u["net"])] for u in units]
+    index = (
+        f"<h1>{_e(t['index'])} · {_e(ctx['period'])}</h1>"
+        f'<table class="meta"><tbody><tr><td>{t["run"]}</td><td class="hash">{_e(ctx["run_id"])}</td></tr>'
+        f'<tr><td>{t["manifest"]}</td><td class="hash">{_e(ctx["manifest_sha256"])}</td></tr></tbody></table>'
+        f"<h2>{t['chart_index']}</h2>" + bar_chart([(_unit_label(u["unit"]), u["net"]) for u in units])
+        + _table([(t["unit"], False), (t["receivable"], True), (t["payable"], True), (t["net"], True)], rows,
+                 [f"<td>{t['total']}</td>", _money_td(sum((u["receivable"] for u in units), ZERO)),
+                  _money_td(sum((u["payable"] for u in units), ZERO)), _money_td(total)])
+    )
+    pages["index.html"] = _page(f"{t['index']} {ctx['period']}", index, lang)
+    pages["all.html"] = _page(f"{t['title']} {ctx['period']}", "".join(sections), lang)
+    return pages
+
+
+def find_chromium() -> str | None:
+    for name in CHROMIUM_NAMES:
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+def print_pdf(chromium: str, source: Path, target: Path, scratch: Path) -> None:
+    """Print an HTML file to PDF (A4, from the page's own @page rules) with headless Chromium."""
+    args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={scratch}", "--no-pdf-header-footer", f"--print-to-pdf={target}", source.as_uri()]
+    done = subprocess.run(args, capture_output=True, timeout=300, check=False)
+    if done.returncode != 0 or not target.is_file():
+        raise CheckFailed(f"{target}: Chromium could not print the statements (exit {done.returncode})")
+
+
+def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str = "auto") -> dict[str, Any]:
+    """Write the pages into `folder_dir` (a private folder about to be published) with their manifest."""
+    pages = build(run_dir, lang)
+    for name, text in pages.items():
+        (folder_dir / name).write_text(text, encoding="utf-8", newline="\n")
+    chromium = find_chromium() if pdf != "never" else None
+    if pdf == "always" and chromium is None:
+        raise UsageError("--pdf always: no Chromium found (install Debian's 'chromium' package)")
+    if chromium is not None:
+        scratch = folder_dir / ".chromium"
+        print_pdf(chromium, folder_dir / "all.html", folder_dir / "statements.pdf", scratch)
+        shutil.rmtree(scratch, ignore_errors=True)
+    manifest = {
+        "tool": "mediclear", "tool_version": __version__, "lang": lang,
+        "run_manifest_sha256": sha256_file(run_dir / "manifest.json"),
+        "files": [file_entry(folder_dir / name, name) for name in sorted(p.name for p in folder_dir.iterdir())],
+    }
+    write_json(manifest, folder_dir / "manifest.json")
+    return manifest
+
+
+def statements_for_run(run_dir: Path, lang: str = "zh", pdf: str = "auto") -> dict[str, Any]:
+    """`mediclear statements RUN_DIR`: (re)write RUN_DIR/statements atomically."""
+    with RunFolder(run_dir / "statements") as folder:
+        assert folder.tmp is not None
+        manifest = write_statements(folder.tmp, run_dir, lang, pdf)
+        folder.publish()
+    return manifest
