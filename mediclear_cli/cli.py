@@ -34,6 +34,12 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
                 raise
             console.error(str(exc))
             raise typer.Exit(int(exc.exit_code)) from None
+        except duckdb.IOException as exc:
+            if _state["debug"]:
+                raise
+            first = str(exc).splitlines()[0] if str(exc) else "I/O error"
+            console.error(f"I/O error in the scratch database ({first}); nothing was published")
+            raise typer.Exit(int(ExitCode.IO)) from None
         except duckdb.OutOfMemoryException:
             if _state["debug"]:
                 raise

@@ -17,7 +17,8 @@ import shutil
 from pathlib import Path
 from types import TracebackType
 
-from mediclear_cli.errors import OutputError, WriteError
+from mediclear_cli.errors import OutputError
+from mediclear_cli.writers import output_error
 
 RUN_MARKER = "manifest.json"  # a folder holding this file is a finished mediclear run
 _RENAME_EXCHANGE = 2
@@ -95,7 +96,7 @@ class RunFolder:
             self.tmp.mkdir(mode=0o700)
             os.chmod(self.tmp, 0o700)  # whatever the umask
         except OSError as exc:
-            raise OutputError(f"{out}: cannot create the run folder ({exc.strerror})") from None
+            raise output_error(out, exc) from None
         return self
 
     def path(self, name: str) -> Path:
@@ -114,21 +115,45 @@ class RunFolder:
                 for name in dirs:
                     os.chmod(os.path.join(folder, name), 0o700)
                 _fsync_path(Path(folder), directory=True)
+        except OSError as exc:
+            raise output_error(out, exc) from None
+        previous: Path | None = None
+        try:
             if out.exists():
-                if not _exchange(self.tmp, out):
-                    old = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
-                    os.rename(out, old)
+                if _exchange(self.tmp, out):
+                    previous = self.tmp  # the swap left the previous run under the temporary name
+                else:
+                    previous = out.parent / f".{out.name}.old-{os.getpid()}-{secrets.token_hex(4)}"
+                    os.rename(out, previous)
                     os.rename(self.tmp, out)
-                    self.tmp = old
-                # self.tmp now names the previous run (swapped out); remove it.
-                shutil.rmtree(self.tmp, ignore_errors=True)
             else:
                 os.rename(self.tmp, out)
+            self.tmp = None
             _fsync_path(out.parent, directory=True)
         except OSError as exc:
-            raise WriteError(f"{out}: cannot publish the run ({exc.strerror or exc})") from None
-        self.tmp = None
+            self._roll_back(previous)
+            raise output_error(out, exc) from None
+        if previous is not None:
+            shutil.rmtree(previous, ignore_errors=True)
         self.published = True
+
+    def _roll_back(self, previous: Path | None) -> None:
+        """A failure after the new run became visible: put the previous run back (or take the new one away)."""
+        out = self.out
+        try:
+            if self.tmp is not None and previous is not None and not out.exists():
+                os.rename(previous, out)  # the two-rename fallback failed half-way: the old run goes back
+            elif self.tmp is None and previous is not None:
+                if not _exchange(previous, out):
+                    failed = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+                    os.rename(out, failed)
+                    os.rename(previous, out)
+                    previous = failed
+                shutil.rmtree(previous, ignore_errors=True)
+            elif self.tmp is None and out.exists():
+                shutil.rmtree(out, ignore_errors=True)  # there was no previous run: no partial one either
+        except OSError:
+            pass  # the next run's clean_stale removes what is left; the error is already being reported
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -25,7 +25,7 @@ from mediclear_cli import __version__, schema
 from mediclear_cli.errors import CheckFailed, InputNotFound, UsageError
 from mediclear_cli.names import region_name
 from mediclear_cli.runfolder import RunFolder
-from mediclear_cli.writers import file_entry, sha256_file, write_json
+from mediclear_cli.writers import file_entry, sha256_file, write_json, write_text
 
 ZERO = Decimal("0.00")
 CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -329,7 +329,7 @@ def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str
     """Write the pages into `folder_dir` (a private folder about to be published) with their manifest."""
     pages = build(run_dir, lang)
     for name, text in pages.items():
-        (folder_dir / name).write_text(text, encoding="utf-8", newline="\n")
+        write_text(text, folder_dir / name)
     chromium = find_chromium() if pdf != "never" else None
     if pdf == "always" and chromium is None:
         raise UsageError("--pdf always: no Chromium found (install Debian's 'chromium' package)")

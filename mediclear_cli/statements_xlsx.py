@@ -18,6 +18,7 @@ import xlsxwriter
 
 from mediclear_cli import schema
 from mediclear_cli.names import region_name
+from mediclear_cli.writers import output_file
 
 # Finance staff work the exceptions sheet by hand; past this many rows the sheet lists the first ones (ordered
 # by side, category and setl_id), says so, and points to exceptions.parquet, which always holds every row.
@@ -111,9 +112,9 @@ EXCEPTION_HEADERS = {
 
 
 class _Book:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, handle: Any) -> None:
         # constant_memory streams each row to disk as it is written (rows are written strictly in order here).
-        self.wb = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_numbers": False})
+        self.wb = xlsxwriter.Workbook(handle, {"constant_memory": True, "strings_to_numbers": False})
         self.wb.set_properties({"title": "异地就医清算单", "author": "mediclear", "created": FIXED_TIME})
         self.head = self.wb.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True,
                                         "valign": "vcenter"})
@@ -186,7 +187,14 @@ def write_statement(
     exception_rows: int = EXCEPTION_ROWS,
 ) -> None:
     exception_rows = max(0, min(exception_rows, SHEET_LIMIT))
-    book = _Book(path)
+    with output_file(path) as handle:
+        _write_book(handle, summary, clearing, totals, con, exceptions_sql, register, exception_rows)
+
+
+def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: list[dict[str, Any]],
+                con: duckdb.DuckDBPyConnection, exceptions_sql: str, register: dict[str, str],
+                exception_rows: int) -> None:
+    book = _Book(handle)
     ws = book.wb.add_worksheet("汇总")
     ws.set_column(0, 0, 28)
     ws.set_column(1, 8, 18)

@@ -7,8 +7,12 @@ An OSError while writing becomes `WriteError` (exit 74); the caller's run folder
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,7 +22,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mediclear_cli.errors import WriteError
+from mediclear_cli.errors import MediclearError, OutputError, WriteError
 
 _PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True}
 BATCH_ROWS = 262_144
@@ -34,15 +38,63 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
+_NOT_PERMITTED = (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def _open_fd(fd: int) -> Any:
+    """The one place output handles are made (the seam the I/O-fault tests wrap)."""
+    return os.fdopen(fd, "wb")
+
+
+def output_error(path: Path, exc: BaseException) -> MediclearError:
+    """The contract's error for a failed output: permission problems cannot create it (73), the rest are
+    I/O errors (74: disk full, device errors)."""
+    cause: BaseException | None = exc
+    while cause is not None and not isinstance(cause, OSError):
+        cause = cause.__cause__ or cause.__context__
+    code = cause.errno if isinstance(cause, OSError) else None
+    reason = os.strerror(code) if code else str(exc)
+    if code in _NOT_PERMITTED:
+        return OutputError(f"{path}: cannot create ({reason})")
+    return WriteError(f"{path}: cannot write ({reason})")
+
+
+@contextmanager
+def output_file(path: Path) -> Iterator[Any]:
+    """Every output byte of a run goes through here: a new file, owner-only (0600) from its first byte
+    whatever the umask, with any OSError turned into the contract's exit code."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError as exc:
+        raise output_error(path, exc) from None
+    handle = _open_fd(fd)
+    try:
+        yield handle
+        handle.flush()
+    except MediclearError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - writers wrap OSError in their own types (xlsxwriter, pyarrow)
+        if isinstance(exc, OSError) or isinstance(exc.__context__, OSError) or isinstance(exc.__cause__, OSError):
+            raise output_error(path, exc) from None
+        raise
+    finally:
+        try:
+            handle.close()
+        except OSError as exc:
+            raise output_error(path, exc) from None
+
+
 def to_json(obj: Any) -> str:
     return json.dumps(obj, default=_json_default, ensure_ascii=False, indent=2, sort_keys=True) + "\n"
 
 
+def write_text(text: str, path: Path) -> None:
+    with output_file(path) as handle:
+        handle.write(text.encode("utf-8"))
+
+
 def write_json(obj: Any, path: Path) -> None:
-    try:
-        path.write_text(to_json(obj), encoding="utf-8", newline="\n")
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write ({exc.strerror})") from None
+    write_text(to_json(obj), path)
 
 
 def _ensure_money(schema: pa.Schema) -> pa.Schema:
@@ -56,26 +108,21 @@ def _ensure_money(schema: pa.Schema) -> pa.Schema:
 
 
 def write_parquet(table: pa.Table, path: Path) -> int:
-    try:
-        target = _ensure_money(table.schema)
-        pq.write_table(table.cast(target), path, **_PARQUET_OPTIONS)
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    target = _ensure_money(table.schema)
+    with output_file(path) as handle:
+        pq.write_table(table.cast(target), handle, **_PARQUET_OPTIONS)
     return table.num_rows
 
 
 def write_parquet_query(con: duckdb.DuckDBPyConnection, sql: str, path: Path) -> int:
     """Stream an (ordered) query into one Parquet file without holding it all in memory."""
     rows = 0
-    try:
-        reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
-        target = _ensure_money(reader.schema)
-        with pq.ParquetWriter(path, target, **_PARQUET_OPTIONS) as writer:
-            for batch in reader:
-                writer.write_batch(batch.cast(target))
-                rows += batch.num_rows
-    except OSError as exc:
-        raise WriteError(f"{path}: cannot write ({exc.strerror or exc})") from None
+    reader = con.sql(sql).to_arrow_reader(BATCH_ROWS)
+    target = _ensure_money(reader.schema)
+    with output_file(path) as handle, pq.ParquetWriter(handle, target, **_PARQUET_OPTIONS) as writer:
+        for batch in reader:
+            writer.write_batch(batch.cast(target))
+            rows += batch.num_rows
     return rows
 
 
