@@ -51,6 +51,17 @@ def clean_stale(out: Path) -> list[Path]:
     return removed
 
 
+def _make_parents(folder: Path) -> None:
+    """Create missing parent folders never group- or world-writable (0750), whatever the umask."""
+    missing = []
+    while not folder.exists():
+        missing.append(folder)
+        folder = folder.parent
+    for path in reversed(missing):
+        path.mkdir(mode=0o750)
+        os.chmod(path, 0o750)
+
+
 def _fsync_path(path: Path, directory: bool = False) -> None:
     fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
     try:
@@ -90,7 +101,7 @@ class RunFolder:
         if out.is_dir() and any(out.iterdir()) and not (out / RUN_MARKER).is_file():
             raise OutputError(f"{out}: folder is not empty and holds no mediclear run; refusing to replace it")
         try:
-            out.parent.mkdir(parents=True, exist_ok=True)
+            _make_parents(out.parent)
             clean_stale(out)
             self.tmp = out.parent / f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
             self.tmp.mkdir(mode=0o700)

@@ -196,6 +196,34 @@ def test_verify_rederives_conservation_from_the_outputs(sample_run, tmp_path):
     assert any("do not settle" in p for p in problems) and any("SHA-256" in p for p in problems)
 
 
+def test_exceptions_beyond_the_sheet_cap_are_announced_and_kept_in_parquet(tmp_path):
+    from openpyxl import load_workbook
+
+    out = tmp_path / "run"
+    spec = sample_spec(out)
+    spec.excel_exception_rows = 5
+    summary, _, _ = run_clear(spec)
+    rows = list(load_workbook(out / "statements.xlsx", read_only=True)["差错"].iter_rows(values_only=True))
+    assert len([r for r in rows[1:] if r[0] in ("claims", "ledger")]) == 5
+    assert any(r[0] and "exceptions.parquet" in str(r[0]) and str(summary["held_records"]) in str(r[0]) for r in rows)
+    assert pq.ParquetFile(out / "exceptions.parquet").metadata.num_rows == summary["held_records"]
+
+
+def test_verify_rederives_conservation_from_the_outputs(sample_run, tmp_path):
+    import shutil
+
+    import pyarrow as pa
+
+    copy = tmp_path / "copy"
+    shutil.copytree(sample_run, copy)
+    table = pq.read_table(copy / "transfers.parquet")
+    amounts = table.column("amount").to_pylist()
+    amounts[0] += D("0.01")
+    pq.write_table(table.set_column(2, "amount", pa.array(amounts, pa.decimal128(18, 2))), copy / "transfers.parquet")
+    problems = verify_run(copy, check_inputs=False)
+    assert any("do not settle" in p for p in problems) and any("SHA-256" in p for p in problems)
+
+
 def test_a_killed_run_leaves_either_the_previous_or_the_new_run_whole(tmp_path):
     """SIGKILL `mediclear clear` at spread-out moments: --out always verifies, never holds a partial file."""
     import subprocess
