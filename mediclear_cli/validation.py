@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from mediclear_cli import engine, schema
+from mediclear_cli.engine import quote_ident
 from mediclear_cli.errors import UsageError
 from mediclear_cli.inputs import load_side
 
@@ -15,7 +16,7 @@ def validate_paths(paths: list[str], side: str) -> tuple[list[dict[str, Any]], i
     with engine.session() as con:
         loaded = load_side(con, side, paths)
         rows = con.execute(
-            f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {side} "
+            f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {quote_ident(side)} "  # noqa: S608 - identifier quoted
             "WHERE reject_reason IS NOT NULL ORDER BY source_file, source_row"
         ).fetchall()
     rejects = [

@@ -20,7 +20,7 @@ from conftest import row, write_rows
 def load(path: Path, side: str = "ledger") -> list[dict]:
     con = duckdb.connect()
     load_side(con, side, [str(path)])
-    return con.sql(f"SELECT * FROM {side} ORDER BY source_row").to_arrow_table().to_pylist()
+    return con.sql(f"SELECT * FROM {side} ORDER BY source_row").to_arrow_table().to_pylist()  # noqa: S608 - test helper, side is "claims" or "ledger"
 
 
 def reasons(tmp_path: Path, rows: list[dict], side: str = "ledger", schema: pa.Schema | None = None) -> list:
@@ -182,3 +182,12 @@ def test_timezone_aware_times_are_read_in_china_local_time(tmp_path):
     pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
     got = load(path, "claims")[0]
     assert got["setl_time"] == datetime(2026, 10, 1, 0, 30)
+
+
+def test_hostile_column_names_and_paths_are_carried_not_executed(tmp_path):
+    """Column names and file paths from inputs reach SQL only quoted (values are always bound)."""
+    hostile = 'x"; DROP TABLE ledger; --'
+    folder = tmp_path / "it's a \"folder\""
+    path = write_rows(folder / "o'brien.parquet", [row("A") | {hostile: "kept", "SELECT": 1}])
+    got = load(path)[0]
+    assert got[hostile] == "kept" and got["SELECT"] == 1 and got["reject_reason"] is None
