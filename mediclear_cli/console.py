@@ -76,3 +76,7 @@ def show_clearing(summary: dict[str, Any], net_positions: list[dict[str, Any]]) 
     )
     for warning in summary.get("warnings", []):
         err.print(f"warning: {warning}", markup=False)
+    res = summary.get("resources")
+    if res:
+        err.print(f"peak memory {res['peak_rss_bytes'] / 2**20:,.0f} MiB (DuckDB limit {res['memory_limit']}); "
+                  f"scratch on disk at most {res['scratch_bytes_max'] / 2**20:,.0f} MiB")

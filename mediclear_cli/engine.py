@@ -82,6 +82,25 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def scratch_bytes(con: duckdb.DuckDBPyConnection) -> int:
+    """Bytes the run's scratch database and spill files take on disk now (what did not fit in memory)."""
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    if not rows or not rows[0][0]:
+        return 0
+    folder = Path(rows[0][0]).parent
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+
+
+def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int) -> dict[str, Any]:
+    """Resource figures for the manifest: the memory limit in force, peak RSS, the most scratch on disk."""
+    import resource
+
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+    return {"memory_limit": limit, "peak_rss_bytes": int(peak_kib) * 1024,
+            "scratch_bytes_max": max(scratch_max, scratch_bytes(con))}
+
+
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:
     """Run the named SQL file (a statement, or a query read with fetchall) with its parameters bound."""
     return con.execute(load_sql(name), params or None)

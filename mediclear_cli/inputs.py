@@ -24,7 +24,9 @@ from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
-_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0"
+# Zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM) have no counterpart in the target and are deleted:
+# invisible in a spreadsheet, they would otherwise make two equal ids silently differ.
+_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0" + "\u200b\u200c\u200d\u2060\ufeff"
 _ASCII = "".join(chr(c) for c in range(0x21, 0x7F)) + "  "
 _BLANKS = " \t\r\n\u3000\u00a0"
 TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M:%S"]
@@ -267,6 +269,8 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
     )
     try:
         con.execute(statement)
+    except (duckdb.OutOfMemoryException, duckdb.IOException):
+        raise  # the machine's problem, not the file's: reported as such (exit 70 / 74), never as bad input
     except duckdb.Error as exc:
         first = str(exc).splitlines()[0]
         where = files[0] if len(files) == 1 else f"{len(files)} {side} files"

@@ -131,6 +131,7 @@ def _base_summary(command: str, spec: JobSpec, recon: ReconResult, run_id: str) 
 def _manifest(
     command: str, run_id: str, spec_options: dict[str, Any], inputs: list[dict[str, Any]],
     folder: RunFolder, outputs: dict[str, int | None], controls: dict[str, Any],
+    resources: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     entries = []
     for name in sorted(outputs):
@@ -148,6 +149,7 @@ def _manifest(
         "inputs": inputs,
         "outputs": entries,
         "control_totals": controls,
+        "resources": resources or {},
     }
 
 
@@ -193,7 +195,8 @@ def _reconcile_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str
         )
         write_json(summary, folder.path("summary.json"))
         outputs["summary.json"] = None
-        manifest = _manifest("reconcile", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
+        manifest = _manifest("reconcile", run_id, spec_options, inputs, folder, outputs, _control_totals(con),
+                             engine.resource_report(con, recon.scratch_bytes_max))
         write_json(manifest, folder.path("manifest.json"))
         folder.publish()
     return summary, code
@@ -267,7 +270,9 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
         outputs["statements.xlsx"] = None
         write_json(summary, folder.path("summary.json"))
         outputs["summary.json"] = None
-        manifest = _manifest("clear", run_id, spec_options, inputs, folder, outputs, _control_totals(con))
+        manifest = _manifest("clear", run_id, spec_options, inputs, folder, outputs, _control_totals(con),
+                             engine.resource_report(con, max(recon.scratch_bytes_max, engine.scratch_bytes(con))))
+        summary_resources = manifest["resources"]
         write_json(manifest, folder.path("manifest.json"))
         if spec.statements:
             progress("writing the printable statements")
@@ -276,6 +281,7 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
             folder.path("statements").mkdir(mode=0o700)
             write_statements(folder.path("statements"), folder.path(""), spec.lang, spec.pdf)
         folder.publish()
+    summary["resources"] = summary_resources  # for the console only; summary.json holds no machine figures
     return summary, code, result
 
 

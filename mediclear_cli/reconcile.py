@@ -36,6 +36,7 @@ class ReconResult:
     per_side: dict[str, dict[str, Any]] = field(default_factory=dict)
     totals: list[dict[str, Any]] = field(default_factory=list)
     totals_balanced: bool = True
+    scratch_bytes_max: int = 0  # the most the scratch database took on disk while reconciling
 
     @property
     def held_records(self) -> int:
@@ -95,6 +96,7 @@ def reconcile(
     engine.run(con, "recon_counts", period_start=period.start, period_end=period.end)
     engine.run(con, "recon_keys", tolerance=options.tolerance)
     engine.run(con, "recon_rows", period_label=period.label)
+    result.scratch_bytes_max = engine.scratch_bytes(con)
     for table in ("claims", "ledger", "recon_counts", "recon_keys"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
     for side in schema.SIDES:

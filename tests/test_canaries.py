@@ -71,7 +71,7 @@ def test_no_canary_in_any_stream_or_output(tmp_path):
         mediclear("clear", "--claims", claims, "--ledger", ledger, "--period", "2026-10", "--out", tmp_path / "c",
                   "--json", cwd=tmp_path),
         mediclear("--debug", "clear", "--claims", claims, "--ledger", ledger, "--period", "2026-10",
-                  "--out", tmp_path / "d", "--lang", "en", cwd=tmp_path),
+                  "--out", tmp_path / "d", "--lang", "en", "--pdf", "auto", cwd=tmp_path),
         mediclear("reconcile", "--claims", claims, "--ledger", ledger, "--period", "2026-10",
                   "--out", tmp_path / "r", "--json", cwd=tmp_path),
         mediclear("validate", claims, "--side", "claims", "--json", cwd=tmp_path),

@@ -1,0 +1,32 @@
+"""Memory (issue 7, part 9): a month larger than the DuckDB memory limit completes by spilling to the scratch
+folder (configurable with --temp-dir), gives the same results as an unlimited run, and reports its peak."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+
+from mediclear_cli.periods import Period
+from mediclear_cli.sample import generate
+
+from conftest import cli
+
+LIMIT_MIB = 100
+
+
+def test_a_month_larger_than_the_memory_limit_spills_and_completes(tmp_path):
+    month = tmp_path / "month"
+    generate(month, rows=300_000, period=Period.parse("2026-10"), seed=11)
+    args = ["--claims", month / "claims", "--ledger", month / "ledger", "--period", "2026-10", "--no-statements"]
+    cli(["clear", *args, "--out", tmp_path / "free"], 1)
+    result = cli(["clear", *args, "--out", tmp_path / "tight", "--memory-limit", f"{LIMIT_MIB}MiB",
+                  "--temp-dir", tmp_path / "spill"], 1)
+    assert "peak memory" in result.stderr and "scratch on disk" in result.stderr
+    resources = json.loads((tmp_path / "tight" / "manifest.json").read_text(encoding="utf-8"))["resources"]
+    assert resources["memory_limit"] == f"{LIMIT_MIB}.0 MiB"
+    assert resources["scratch_bytes_max"] > LIMIT_MIB * 2**20  # the month really did not fit in the limit
+    assert resources["peak_rss_bytes"] > 0
+    for name in ("net_positions.parquet", "pair_totals.parquet", "exceptions.parquet"):
+        assert pq.read_table(tmp_path / "free" / name).equals(pq.read_table(tmp_path / "tight" / name)), name
+    assert not any((tmp_path / "spill").iterdir())  # the scratch folder is removed after the run

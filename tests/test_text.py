@@ -1,0 +1,51 @@
+"""Text (issue 7, part 3): full-width digits, ideographic and zero-width spaces, trailing blanks and a lower-case
+x — in keys, region codes and ID numbers — are normalised so equal settlements match; what cannot be
+normalised is rejected with a reason. Never a silent non-match."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from mediclear_cli.periods import Period
+from mediclear_cli.reconcile import ReconOptions, reconcile
+
+from conftest import row, write_rows
+
+VARIANTS = [
+    ("full-width digits", "５２０２００Ｇ０００１"),
+    ("ideographic spaces around", "\u3000520200G0001\u3000"),
+    ("trailing spaces and a tab", "520200G0001  \t"),
+    ("no-break space", "\u00a0520200G0001"),
+    ("zero-width space inside", "520200G\u200b0001"),
+    ("byte-order mark in front", "\ufeff520200G0001"),
+]
+
+
+@pytest.mark.parametrize(("what", "claims_id"), VARIANTS, ids=[v[0] for v in VARIANTS])
+def test_variant_keys_match_their_plain_partner(tmp_path, what, claims_id):
+    c = write_rows(tmp_path / "c.parquet", [row(claims_id, insured="１５２９００", care=" 110105\u3000")])
+    l = write_rows(tmp_path / "l.parquet", [row("520200G0001", insured="152900", care="110105")])
+    con = duckdb.connect()
+    reconcile(con, [str(c)], [str(l)], ReconOptions(Period.parse("2026-10")))
+    got = con.sql("SELECT side, setl_id, category FROM recon_rows ORDER BY side").fetchall()
+    assert got == [("claims", "520200G0001", "matched"), ("ledger", "520200G0001", "matched")], what
+
+
+def test_region_code_that_stays_wrong_after_normalisation_is_rejected_not_mismatched(tmp_path):
+    c = write_rows(tmp_path / "c.parquet", [row("A", insured="１５２９００")])
+    l = write_rows(tmp_path / "l.parquet", [row("A", insured="15２9OO")])  # letter O, not zero
+    con = duckdb.connect()
+    reconcile(con, [str(c)], [str(l)], ReconOptions(Period.parse("2026-10")))
+    got = con.sql("SELECT side, category, reason FROM recon_rows ORDER BY side").fetchall()
+    assert got == [("claims", "claim_only", "not_in_ledger"), ("ledger", "rejected", "bad_region_code")]
+
+
+def test_lower_case_x_in_id_numbers_is_upper_cased(tmp_path):
+    path = write_rows(tmp_path / "l.parquet", [row("A", certno="11010519491231002x"),
+                                               row("B", certno="１１０１０５１９４９１２３１００２ｘ")])
+    con = duckdb.connect()
+    from mediclear_cli.inputs import load_side
+
+    load_side(con, "ledger", [str(path)])
+    assert {r[0] for r in con.sql("SELECT certno FROM ledger").fetchall()} == {"11010519491231002X"}
