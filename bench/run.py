@@ -1,0 +1,127 @@
+"""Benchmark runner: times, in one run and alternating, the whole-process wall time and peak RSS of
+  floor      a DuckDB scan of every column of both inputs
+  baseline   the hand-written single DuckDB script (baseline_duckdb.py)
+  mediclear  `mediclear clear` end to end (validation, reconciliation, netting, statements, manifest)
+  pandas     the hand-written pandas script (baseline_pandas.py), when pandas is installed and the size allows
+and prints ratios against the baseline measured in the same run; results go to bench/results/.
+
+  python bench/run.py                    # 20,000 rows per side, 3 rounds (a smoke test, under a minute)
+  python bench/run.py --sizes 1000000 10000000 --rounds 3
+Months are generated with `mediclear sample` (seeded, in chunks) under bench/data/ and reused.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FLOOR = ("import duckdb,sys; c=duckdb.connect(); "
+         "[c.execute(f\"SELECT max(COLUMNS(*)) FROM read_parquet('{d}/*.parquet')\").fetchall() for d in sys.argv[1:3]]")
+
+
+def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in bytes (of that process alone, via wait4) and exit code."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"bench: {' '.join(cmd[:4])}… exited {code}: {proc.stderr.read().decode()[-2000:]}")
+    return seconds, usage.ru_maxrss * 1024, code
+
+
+def machine() -> dict[str, object]:
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = ""
+    try:
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import duckdb
+
+    return {"cores": os.cpu_count(), "cpu": cpu, "memory": mem, "python": platform.python_version(),
+            "duckdb": duckdb.__version__, "platform": platform.platform()}
+
+
+def month(data: Path, rows: int) -> Path:
+    target = data / f"month-{rows}"
+    if not (target / "labels.parquet").is_file():
+        subprocess.run([sys.executable, "-m", "mediclear_cli", "sample", str(target), "--rows", str(rows),
+                        "--seed", "6"], check=True)
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sizes", type=int, nargs="+", default=[20_000], help="settlements per side")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--data", type=Path, default=HERE / "data")
+    parser.add_argument("--results", type=Path, default=HERE / "results")
+    parser.add_argument("--pandas-max", type=int, default=2_000_000, help="largest size the pandas script runs at")
+    parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
+    args = parser.parse_args()
+    work = args.data / "runs"
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        import pandas  # noqa: F401
+
+        have_pandas = True
+    except ImportError:
+        have_pandas = False
+    report: dict[str, object] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                 "machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                                 "sizes": {}}
+    for rows in args.sizes:
+        m = month(args.data, rows)
+        claims, ledger = str(m / "claims"), str(m / "ledger")
+        jobs = {
+            "floor": [sys.executable, "-c", FLOOR, claims, ledger],
+            "baseline": [sys.executable, str(HERE / "baseline_duckdb.py"), claims, ledger, str(work / "baseline")],
+            "mediclear": [sys.executable, "-m", "mediclear_cli", "clear", "--claims", claims, "--ledger", ledger,
+                          "--period", "2026-10", "--out", str(work / "mediclear")]
+            + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
+        }
+        if have_pandas and rows <= args.pandas_max:
+            jobs["pandas"] = [sys.executable, str(HERE / "baseline_pandas.py"), claims, ledger, str(work / "pandas")]
+        samples: dict[str, list[tuple[float, int]]] = {name: [] for name in jobs}
+        for _ in range(args.rounds):
+            for name, cmd in jobs.items():  # alternating: one of each per round
+                seconds, rss, _ = measure(cmd, work)
+                samples[name].append((seconds, rss))
+        shutil.rmtree(work / "mediclear", ignore_errors=True)
+        medians = {name: {"seconds": statistics.median(s for s, _ in runs),
+                          "peak_rss_gib": statistics.median(r for _, r in runs) / 2**30,
+                          "runs": [round(s, 3) for s, _ in runs]} for name, runs in samples.items()}
+        base = medians["baseline"]["seconds"]
+        ratios = {f"{name}/baseline": round(v["seconds"] / base, 2) for name, v in medians.items()}
+        if "pandas" in medians:
+            ratios["pandas/mediclear"] = round(medians["pandas"]["seconds"] / medians["mediclear"]["seconds"], 2)
+        report["sizes"][str(rows)] = {"median": medians, "ratios": ratios}  # type: ignore[index]
+        print(f"\n{rows:,} rows per side (median of {args.rounds}, alternating)")
+        for name, v in medians.items():
+            print(f"  {name:10s} {v['seconds']:8.2f} s  {v['peak_rss_gib']:6.2f} GiB   runs {v['runs']}")
+        print("  ratios:", ", ".join(f"{k} {v}" for k, v in ratios.items()))
+    args.results.mkdir(parents=True, exist_ok=True)
+    name = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{'-'.join(map(str, args.sizes))}.json"
+    (args.results / name).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"\nwritten to {args.results / name}")
+
+
+if __name__ == "__main__":
+    main()
