@@ -33,6 +33,10 @@ TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f"
 # A float is accepted as money only when it sits within a thousandth of a cent of the cent grid.
 _FLOAT_CENT_SLACK = "0.001"
 INTERNAL_COLUMNS = ("source_file", "source_row", "reject_reason", "reject_column")
+# Names the pipeline adds to a row later (recon_rows, exceptions): an input column with one of them is carried
+# as extra_<name>, so it can never be confused with, or collide with, what mediclear computed.
+DERIVED_COLUMNS = ("side", "category", "reason", "detail", "stmt_rslt", "diff_columns", "claims_rows",
+                   "ledger_rows", "clr_amt", "file_row_number")
 
 
 def normalise_text_sql(expr: str, fold: bool = True) -> str:
@@ -191,7 +195,7 @@ def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_o
             # Text columns need no flag: their normalised value is NULL exactly when nothing was there.
             inner.append(f"{_present_sql(src, typ)} AS {quote_ident('_p_' + name)}")
     used = set(mapping.values())
-    reserved = set(schema.CANONICAL) | set(INTERNAL_COLUMNS) | {"file_row_number", "side"}
+    reserved = set(schema.CANONICAL) | set(INTERNAL_COLUMNS) | set(DERIVED_COLUMNS)
     for src in file_schema.names:
         if src in used:
             continue

@@ -169,7 +169,8 @@ def _prepare(
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(_hash_inputs, files)
         progress("reading and reconciling")
-        recon = reconcile(con, spec.claims, spec.ledger, options)
+        # The files just resolved (and being hashed) are exactly the files read: a glob is expanded once.
+        recon = reconcile(con, [str(p) for p in files["claims"]], [str(p) for p in files["ledger"]], options)
         progress("hashing inputs")
         inputs = hashing.result()
     run_id = _run_id(inputs, spec_options)

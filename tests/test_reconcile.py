@@ -220,3 +220,13 @@ def test_generated_month_reproduces_its_labels_exactly(generated):
     assert set(labels.column("category").to_pylist()) >= {
         "matched", "duplicate", "out_of_period", "claim_only", "ledger_only", "attr_mismatch",
         "amount_mismatch", "rejected"}
+
+
+def test_input_columns_named_like_derived_ones_are_carried_apart(month):
+    paths = month([row("A") | {"category": "mine", "clr_amt": "x"}], [row("B") | {"Reason": "r"}])
+    _, rows = run(*paths)
+    assert [r[2] for r in rows] == ["claim_only", "ledger_only"]
+    con = duckdb.connect()
+    reconcile(con, [str(paths[0])], [str(paths[1])], ReconOptions(OCT))
+    got = con.sql("SELECT extra_category, extra_clr_amt, extra_Reason FROM recon_rows ORDER BY side").fetchall()
+    assert got == [("mine", "x", None), (None, None, "r")]
