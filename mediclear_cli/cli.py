@@ -73,6 +73,10 @@ JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json to std
 MemoryOpt = Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's).")]
 TempOpt = Annotated[str, typer.Option("--temp-dir", help="Where DuckDB spills when memory runs short.")]
 LangOpt = Annotated[str, typer.Option("--lang", help="Statement language: zh or en.")]
+ReadmitOpt = Annotated[int, typer.Option("--readmit-days", help="Screen: re-admission within this many days.")]
+WindowOpt = Annotated[float, typer.Option("--duplicate-window-hours", help="Screen: duplicate settlements this close.")]
+OutlierKOpt = Annotated[float, typer.Option("--outlier-k", help="Screen: cost outlier threshold, robust SDs on log cost.")]
+MinGroupOpt = Annotated[int, typer.Option("--outlier-min-group", help="Screen: smallest hospital x med_type group.")]
 
 
 def _check_pdf(pdf: str) -> None:
@@ -125,17 +129,27 @@ def clear(
     lang: LangOpt = "zh",
     pdf: Annotated[str, typer.Option("--pdf", help="never, auto or always: also print statements.pdf "
                                                    "with headless Chromium.")] = "never",
+    screen: Annotated[bool, typer.Option("--screen", help="Also run the risk screens: flags.parquet, "
+                                                          "screen_summary.json and a 稽核 sheet.")] = False,
+    readmit_days: ReadmitOpt = 15,
+    duplicate_window_hours: WindowOpt = 24.0,
+    outlier_k: OutlierKOpt = 5.0,
+    outlier_min_group: MinGroupOpt = 50,
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job)."""
     from mediclear_cli.jobs import JobSpec, run_clear
+    from mediclear_cli.screen import ScreenOptions
 
     _check_pdf(pdf)
     spec = JobSpec(claims, ledger, period, out, tolerance, regions, prepaid, level, settlement, memory_limit, temp_dir,
-                   excel_exceptions, statements, lang, pdf)
+                   excel_exceptions, statements, lang, pdf, screen,
+                   ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group))
     with console.stages() as stage:
         summary, code, result = run_clear(spec, stage)
     console.show_recon(summary)
     console.show_clearing(summary, result.net_positions.to_pylist())
+    if "screen" in summary:
+        console.note(f"risk screens: {summary['screen']['flags']} flags in flags.parquet")
     console.note(f"run {summary['run_id']} written to {out}")
     _finish(summary, code, as_json)
 
@@ -197,6 +211,31 @@ def sample(
 
     info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
     console.note(f"wrote {info['claims_rows']} claims rows and {info['ledger_rows']} ledger rows to {out_dir}")
+
+
+@app.command()
+@_guarded
+def screen(
+    period: PeriodOpt,
+    out: OutOpt,
+    ledger: Annotated[Optional[list[str]], typer.Option("--ledger", help="Agency ledger to screen (preferred).")] = None,
+    claims: Annotated[Optional[list[str]], typer.Option("--claims", help="Hospital extract, when no ledger.")] = None,
+    readmit_days: ReadmitOpt = 15,
+    duplicate_window_hours: WindowOpt = 24.0,
+    outlier_k: OutlierKOpt = 5.0,
+    outlier_min_group: MinGroupOpt = 50,
+    as_json: JsonOpt = False,
+    memory_limit: MemoryOpt = "",
+    temp_dir: TempOpt = "",
+) -> None:
+    """Risk screening: settlements that look like abuse or error (flags.parquet, screen_summary.json)."""
+    from mediclear_cli.jobs import run_screen
+    from mediclear_cli.screen import ScreenOptions
+
+    options = ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group)
+    summary, code = run_screen(claims or [], ledger or [], period, out, options, memory_limit, temp_dir)
+    console.show_screen(summary)
+    _finish(summary, code, as_json)
 
 
 @app.command()

@@ -80,3 +80,15 @@ def show_clearing(summary: dict[str, Any], net_positions: list[dict[str, Any]]) 
     if res:
         err.print(f"peak memory {res['peak_rss_bytes'] / 2**20:,.0f} MiB (DuckDB limit {res['memory_limit']}); "
                   f"scratch on disk at most {res['scratch_bytes_max'] / 2**20:,.0f} MiB")
+
+
+def show_screen(summary: dict[str, Any]) -> None:
+    table = Table(title=f"risk screens {summary['period']} ({summary['side']}, {summary['rows_screened']} rows)",
+                  title_justify="left")
+    for name, justify in (("rule", "left"), ("flags", "right"), ("settlements", "right"),
+                          ("money at stake", "right"), ("note", "left")):
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for rule, info in summary["rules"].items():
+        table.add_row(rule, str(info["flags"]), str(info["settlements"]), _money(info["money_at_stake"]),
+                      info["skipped"] or "")
+    err.print(table)

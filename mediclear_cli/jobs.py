@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -24,6 +24,7 @@ from mediclear_cli.inputs import resolve_paths
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, exceptions_sql, reconcile
 from mediclear_cli.runfolder import RunFolder
+from mediclear_cli.screen import ScreenOptions, ScreenResult, screen_table
 from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
 
 Progress = Callable[[str], None]
@@ -50,6 +51,8 @@ class JobSpec:
     statements: bool = True  # printable per-unit statements (HTML) in statements/
     lang: str = "zh"
     pdf: str = "never"  # never | auto | always: a PDF of all statements through headless Chromium
+    screen: bool = False  # run the risk screens over the ledger and add flags to the run
+    screen_options: ScreenOptions = field(default_factory=ScreenOptions)
 
     def tolerance_decimal(self) -> Decimal:
         try:
@@ -245,6 +248,13 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
         summary["warnings"].append("the totals view (对总账) does not balance; see totals_view and exceptions")
     code = ExitCode.HELD if recon.held_records else ExitCode.OK
     summary["exit_code"] = int(code)
+    screened: ScreenResult | None = None
+    if spec.screen:
+        progress("screening")
+        screened = screen_table(
+            con, "recon_rows", "side = 'ledger' AND category <> 'rejected' AND setl_time >= $start AND setl_time < $end",
+            {"start": recon.options.period.start, "end": recon.options.period.end}, spec.screen_options, "ledger")
+        summary["screen"] = {"flags": screened.flags.num_rows, "skipped": screened.skipped}
     register = {}
     if spec.regions:
         register = {r[0]: r[1] for r in con.execute(
@@ -263,11 +273,15 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
             ("held_by_unit", result.held_by_unit),
         ):
             outputs[f"{name}.parquet"] = write_parquet(table, folder.path(f"{name}.parquet"))
+        if screened is not None:
+            outputs["flags.parquet"] = write_parquet(screened.flags, folder.path("flags.parquet"))
+            write_json(screened.summary(spec.screen_options), folder.path("screen_summary.json"))
+            outputs["screen_summary.json"] = None
         progress("writing the Excel statement")
         from mediclear_cli.statements_xlsx import write_statement
 
         write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register,
-                        spec.excel_exception_rows)
+                        spec.excel_exception_rows, screened.flags if screened is not None else None)
         outputs["statements.xlsx"] = None
         write_json(summary, folder.path("summary.json"))
         outputs["summary.json"] = None
@@ -388,3 +402,34 @@ def _recheck_statements(run_dir: Path, manifest_path: Path) -> list[str]:
         if extra not in listed and extra != "manifest.json":
             problems.append(f"{folder / extra}: not listed in the statements manifest")
     return problems
+
+
+def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, options: ScreenOptions,
+               memory_limit: str = "", temp_directory: str = "") -> tuple[dict[str, Any], ExitCode]:
+    """`mediclear screen`: the risk screens over one side's valid rows of the period (the ledger when given,
+    else the claims): flags.parquet, screen_summary.json, manifest.json."""
+    from mediclear_cli.inputs import load_side
+
+    if not ledger and not claims:
+        raise UsageError("screen needs --ledger or --claims")
+    side, paths = ("ledger", ledger) if ledger else ("claims", claims)
+    window = Period.parse(period)
+    files = resolve_paths(paths, side)
+    with engine.session(memory_limit, temp_directory) as con:
+        engine.run(con, "macros")
+        load_side(con, side, [str(p) for p in files])
+        result = screen_table(con, side, "reject_reason IS NULL AND setl_time >= $start AND setl_time < $end",
+                              {"start": window.start, "end": window.end}, options, side)
+        summary = result.summary(options) | {"period": window.label, "tool_version": __version__}
+        code = ExitCode.HELD if result.flags.num_rows else ExitCode.OK
+        summary["exit_code"] = int(code)
+        with RunFolder(out) as folder:
+            outputs: dict[str, int | None] = {"flags.parquet": write_parquet(result.flags, folder.path("flags.parquet"))}
+            write_json(summary, folder.path("screen_summary.json"))
+            outputs["screen_summary.json"] = None
+            inputs = _hash_inputs({side: files})
+            manifest = _manifest("screen", _run_id(inputs, {"period": window.label, **options.__dict__}), {
+                "period": window.label, **options.__dict__}, inputs, folder, outputs, {})
+            write_json(manifest, folder.path("manifest.json"))
+            folder.publish()
+    return summary, code

@@ -32,6 +32,7 @@ from mediclear_cli.names import _national
 from mediclear_cli.periods import Period
 
 CHUNK = 1_000_000
+HOSPITALS = 8  # designated hospitals per care region: enough settlements each for per-hospital statistics
 # Provinces in the sample and the 本级 pools they run beside their prefectures.
 PROVINCES = ("110000", "130000", "150000", "320000", "330000", "410000", "440000", "510000", "520000", "310000")
 EXTRA_POOLS = {"139900": "河北省本级", "520199": "贵阳市本级", "150199": "呼和浩特市本级"}
@@ -163,8 +164,12 @@ def _settlements(rng: np.random.Generator, geo: Geography, period: Period, start
     offsets = rng.integers(0, int(seconds), n)
     setl_time = np.datetime64(period.start, "s") + offsets.astype("timedelta64[s]")
     seq = np.arange(start, start + n, dtype=np.int64)
-    hosp = rng.integers(0, 40, n)
+    hosp = rng.integers(0, HOSPITALS, n)
+    # admission and discharge dates (begndate/enddate): a visit day for outpatients, a 1-14 day stay otherwise
+    end = setl_time.astype("datetime64[D]")
+    begn = end - np.where(inpatient, rng.integers(1, 15, n), 0).astype("timedelta64[D]")
     return {
+        "begn": begn, "end": end,
         "seq": seq, "insured": insured, "care": care, "kind": kind, "clr_type": clr_type, "insutype": insutype,
         "medfee": medfee, "fund": fund, "acct": acct, "cash": cash, "hifp": hifp, "hifmi": hifmi,
         "cvlserv": cvlserv, "maf": maf, "hifob": hifob, "setl_time": setl_time, "hosp": hosp,
@@ -193,11 +198,110 @@ def _with_reversals(rng: np.random.Generator, base: dict[str, Any], period: Peri
     return out
 
 
+PATTERN_RATE = 0.002  # each risk pattern, per base settlement (at least one of each per chunk)
+MONEY_KEYS = ("medfee", "fund", "acct", "cash", "hifp", "hifmi", "cvlserv", "maf", "hifob")
+
+
+def setl_ids(rec: dict[str, Any]) -> np.ndarray:
+    """The setl_id text of each row, as _table writes it."""
+    return np.char.add(np.char.add(rec["care"].astype("U6"), "G"), np.char.zfill(rec["seq"].astype(str), 13))
+
+
+def _append(rec: dict[str, Any], rows: np.ndarray, changes: dict[str, Any]) -> dict[str, Any]:
+    extra = {key: values[rows].copy() for key, values in rec.items()}
+    extra.update(changes)
+    return {key: np.concatenate([rec[key], extra[key]]) for key in rec}
+
+
+def _patterns(rng: np.random.Generator, rec: dict[str, Any], geo: Geography, period: Period,
+              id_base: int) -> tuple[dict[str, Any], np.ndarray, list[tuple[str, np.ndarray, np.ndarray]]]:
+    """Inject the six risk patterns of `mediclear screen`; returns the records, which rows must stay matched
+    on both sides (so the ledger holds them), and (rule, setl_id, partner setl_id or '') labels."""
+    n = rec["seq"].size
+    count = max(1, int(n * PATTERN_RATE))
+    last = np.datetime64(period.end, "s") - np.timedelta64(1, "s")
+    normal = rec["refd"] == "0"
+    inpatient = (rec["kind"] == "21") & normal
+    outpatient = np.isin(rec["kind"], ["11", "14"]) & normal
+    taken = np.zeros(n, dtype=bool)
+    next_id = [id_base]
+    labels: list[tuple[str, np.ndarray, np.ndarray]] = []
+
+    def pick(mask: np.ndarray) -> np.ndarray:
+        candidates = np.flatnonzero(mask & ~taken)
+        chosen = rng.choice(candidates, size=min(count, candidates.size), replace=False)
+        taken[chosen] = True
+        return np.sort(chosen)
+
+    def new_ids(k: int) -> np.ndarray:
+        ids = np.arange(next_id[0], next_id[0] + k, dtype=np.int64)
+        next_id[0] += k
+        return ids
+
+    def other_province(rows: np.ndarray) -> np.ndarray:
+        care = rec["care"][rows].copy()
+        for i in range(rows.size):
+            options = geo.care_codes[geo.care_prov != care[i][:2] + "0000"]
+            care[i] = options[rng.integers(0, options.size)]
+        return care
+
+    def add(rule: str, rows: np.ndarray, changes: dict[str, Any]) -> None:
+        nonlocal rec
+        before = rec["seq"].size
+        rec = _append(rec, rows, {"seq": new_ids(rows.size), **changes})
+        new_rows = np.arange(before, rec["seq"].size)
+        ids = setl_ids(rec)
+        labels.append((rule, ids[rows], ids[new_rows]))
+
+    # 1 the same outpatient settlement again under a new id, within two hours
+    rows = pick(outpatient)
+    add("duplicate_settlement", rows, {"setl_time": np.minimum(
+        rec["setl_time"][rows] + rng.integers(60, 7200, rows.size).astype("timedelta64[s]"), last)})
+    # 2 the same stay, at the same time, in a hospital of another province
+    rows = pick(inpatient)
+    add("overlapping_stays", rows, {"care": other_province(rows), "hosp": rng.integers(0, HOSPITALS, rows.size),
+                                    "setl_time": np.minimum(rec["setl_time"][rows] + np.timedelta64(3600, "s"),
+                                                            last)})
+    # 3 readmission to the same hospital 1-14 days after discharge
+    room = np.datetime64(period.end, "D") - np.timedelta64(25, "D")
+    rows = pick(inpatient & (rec["end"][:n] <= room))
+    gap = rng.integers(1, 15, rows.size).astype("timedelta64[D]")
+    stay = rng.integers(1, 6, rows.size).astype("timedelta64[D]")
+    begn = rec["end"][rows] + gap
+    add("readmission", rows, {"begn": begn, "end": begn + stay,
+                              "setl_time": (begn + stay).astype("datetime64[s]") + np.timedelta64(36000, "s")})
+    # 4 outpatient settlements of one person in two provinces on the same day
+    rows = pick(outpatient)
+    day = rec["setl_time"][rows].astype("datetime64[D]")
+    add("two_provinces_same_day", rows, {"care": other_province(rows),
+                                         "setl_time": day.astype("datetime64[s]") + rng.integers(
+                                             0, 86400, rows.size).astype("timedelta64[s]")})
+    # 5 a reversal whose original settlement is nowhere in the month (its visit id is new)
+    rows = pick(normal)
+    negated = {key: -rec[key][rows] for key in MONEY_KEYS}
+    before = rec["seq"].size
+    rec = _append(rec, rows, {"seq": new_ids(rows.size) + 10**12, "refd": np.full(rows.size, "1"), **negated})
+    ids = setl_ids(rec)
+    labels.append(("reversal_without_original", ids[before:], np.full(rows.size, "")))
+    # 6 a cost far above what the same hospital charges for the same type of care: an ordinary visit (about
+    # 200 yuan) billed at 300,000-900,000 yuan, by a whole multiple so every money identity still holds
+    rows = pick(outpatient & (rec["kind"][:n] == "11"))
+    factor = np.maximum(500, rng.integers(30_000_000, 90_000_000, rows.size) // rec["medfee"][rows])
+    for key in MONEY_KEYS:
+        rec[key][rows] = rec[key][rows] * factor
+    labels.append(("cost_outlier", setl_ids(rec)[rows], np.full(rows.size, "")))
+    protected = np.zeros(rec["seq"].size, dtype=bool)
+    protected[:n] = taken
+    protected[n:] = True
+    return rec, protected, labels
+
+
 def _table(rec: dict[str, Any], rng: np.random.Generator, side: str) -> pa.Table:
     n = rec["seq"].size
     care = pa.array(rec["care"])
     insured = pa.array(rec["insured"])
     setl_id = _concat(care, pa.array(np.full(n, "G")), _digits(rec["seq"], 13))
+    # a reversal (ids 5e12 + original) shares its original's visit id; other ids have a visit of their own
     mdtrt_id = _concat(care, pa.array(np.full(n, "M")), _digits(rec["seq"] % (5 * 10**12), 13))
     psn_no = _concat(insured, pa.array(np.full(n, "P")), _digits(rec["person"], 12))
     fixmedins = _concat(pa.array(np.full(n, "H")), care, _digits(rec["hosp"] + 10, 5))
@@ -209,6 +313,8 @@ def _table(rec: dict[str, Any], rng: np.random.Generator, side: str) -> pa.Table
         "fixmedins_code": fixmedins,
     }
     when = pa.array(rec["setl_time"].astype("datetime64[us]"))
+    cols["begndate"] = pa.array(rec["begn"].astype("datetime64[D]"))
+    cols["enddate"] = pa.array(rec["end"].astype("datetime64[D]"))
     amounts = {
         "medfee_sumamt": money(rec["medfee"]), "fund_pay_sumamt": money(rec["fund"]), "acct_pay": money(rec["acct"]),
         "hifp_pay": money(rec["hifp"]), "cvlserv_pay": money(rec["cvlserv"]), "hifob_pay": money(rec["hifob"]),
@@ -236,7 +342,8 @@ def _table(rec: dict[str, Any], rng: np.random.Generator, side: str) -> pa.Table
     return pa.table(cols)
 
 
-def _inject(rng: np.random.Generator, rec: dict[str, Any], period: Period) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+def _inject(rng: np.random.Generator, rec: dict[str, Any], period: Period,
+            protected: np.ndarray) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
     """Split the settlements into the claims and ledger sides, injecting every category; returns labels."""
     n = rec["seq"].size
     draw = rng.random(n)
@@ -245,6 +352,7 @@ def _inject(rng: np.random.Generator, rec: dict[str, Any], period: Period) -> tu
     for name, rate in RATES.items():
         label[(draw >= edge) & (draw < edge + rate)] = name
         edge += rate
+    label[protected] = "matched"  # risk-pattern rows stay on both sides, so the ledger holds every one
     claims = {k: v.copy() for k, v in rec.items()}
     ledger = {k: v.copy() for k, v in rec.items()}
     claims_label = label.copy()
@@ -319,18 +427,24 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
     label_schema = pa.schema([("side", pa.string()), ("file", pa.string()), ("row", pa.int64()),
                               ("category", pa.string())])
     labels_out = pq.ParquetWriter(out_dir / "labels.parquet", label_schema, compression="zstd")
+    screen_schema = pa.schema([("rule", pa.string()), ("setl_id", pa.string()), ("partner", pa.string())])
+    screen_out = pq.ParquetWriter(out_dir / "screen_labels.parquet", screen_schema, compression="zstd")
     clr_by_prov: dict[str, int] = {}
     chunks = max(1, -(-rows // CHUNK))
     for chunk in range(chunks):
         n = min(CHUNK, rows - chunk * CHUNK)
         base = _settlements(rng, geo, period, chunk * CHUNK, n)
         rec = _with_reversals(rng, base, period)
+        rec, protected, patterns = _patterns(rng, rec, geo, period, 7 * 10**12 + chunk * CHUNK)
+        for rule, ids, partners in patterns:
+            screen_out.write_table(pa.table({"rule": pa.array(np.full(ids.size, rule)), "setl_id": pa.array(ids),
+                                             "partner": pa.array(partners)}, schema=screen_schema))
         rec["certno"] = _certno(rng, rec["insured"]).to_numpy(zero_copy_only=False)
         rec["psn_name"] = _names(rng, rec["seq"].size).to_numpy(zero_copy_only=False)
         provs, amounts = np.unique(np.char.add(rec["insured"].astype("U2"), "0000"), return_inverse=True)
         for i, prov in enumerate(provs):
             clr_by_prov[prov] = clr_by_prov.get(prov, 0) + int((rec["fund"] + rec["acct"])[amounts == i].sum())
-        claims, ledger, labels = _inject(rng, rec, period)
+        claims, ledger, labels = _inject(rng, rec, period, protected)
         name = f"part-{chunk + 1:04d}.parquet"
         for side, side_rec in (("claims", claims), ("ledger", ledger)):
             table = _table(side_rec, rng, side)
@@ -348,6 +462,7 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
             }, schema=label_schema))
             counts[side] += table.num_rows
     labels_out.close()
+    screen_out.close()
     pq.write_table(geo.register, out_dir / "regions.parquet")
     units = sorted(clr_by_prov)
     # Prepaid funds sized around a month's outlay (policy: about two months; some provinces run short).

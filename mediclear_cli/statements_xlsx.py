@@ -110,6 +110,17 @@ EXCEPTION_HEADERS = {
     "source_row": "行号",
 }
 
+FLAG_HEADERS = {
+    "rule_id": "规则",
+    "severity": "等级",
+    "setl_ids": "结算ID",
+    "psn_no": "人员编号",
+    "certno": "证件号码(脱敏)",
+    "insured_unit": "参保地单位",
+    "evidence": "疑点说明",
+    "money_at_stake": "涉及金额",
+}
+
 
 class _Book:
     def __init__(self, handle: Any) -> None:
@@ -185,15 +196,16 @@ def write_statement(
     exceptions_sql: str,
     register: dict[str, str],
     exception_rows: int = EXCEPTION_ROWS,
+    flags: Any = None,
 ) -> None:
     exception_rows = max(0, min(exception_rows, SHEET_LIMIT))
     with output_file(path) as handle:
-        _write_book(handle, summary, clearing, totals, con, exceptions_sql, register, exception_rows)
+        _write_book(handle, summary, clearing, totals, con, exceptions_sql, register, exception_rows, flags)
 
 
 def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: list[dict[str, Any]],
                 con: duckdb.DuckDBPyConnection, exceptions_sql: str, register: dict[str, str],
-                exception_rows: int) -> None:
+                exception_rows: int, flags: Any) -> None:
     book = _Book(handle)
     ws = book.wb.add_worksheet("汇总")
     ws.set_column(0, 0, 28)
@@ -265,4 +277,9 @@ def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: lis
         note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见 exceptions.parquet "
                 f"(only the first {exception_rows} of {held} exceptions are listed; see exceptions.parquet)")
     book.table("差错", EXCEPTION_HEADERS, held_rows(), note=note)
+    if flags is not None:
+        rows = flags.to_pylist()
+        for row in rows:
+            row["setl_ids"] = ", ".join(row["setl_ids"])
+        book.table("稽核", FLAG_HEADERS, rows[:SHEET_LIMIT], totals=("money_at_stake",))
     book.close()
