@@ -82,6 +82,12 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) 
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def scratch_dir(con: duckdb.DuckDBPyConnection) -> Path:
+    """The run's private scratch folder (where its database file lives)."""
+    rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return Path(rows[0][0]).parent
+
+
 def scratch_bytes(con: duckdb.DuckDBPyConnection) -> int:
     """Bytes the run's scratch database and spill files take on disk now (what did not fit in memory)."""
     rows = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()

@@ -17,6 +17,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Callable
 
+import duckdb
+
 from mediclear_cli import __version__, engine, schema
 from mediclear_cli.clearing import ClearingResult, ClearOptions, clear
 from mediclear_cli.errors import ExitCode, UsageError
@@ -430,6 +432,105 @@ def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, opt
             inputs = _hash_inputs({side: files})
             manifest = _manifest("screen", _run_id(inputs, {"period": window.label, **options.__dict__}), {
                 "period": window.label, **options.__dict__}, inputs, folder, outputs, {})
+            write_json(manifest, folder.path("manifest.json"))
+            folder.publish()
+    return summary, code
+
+
+def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
+             memory_limit: str = "", temp_directory: str = "") -> tuple[dict[str, Any], ExitCode]:
+    """`mediclear diff`: compare two tables; with `out`, write rows, cells, summary, reports, manifest."""
+    from mediclear_cli.diff import diff, load_table, samples
+    from mediclear_cli.diff_reports import html_report, xlsx_report
+
+    with engine.session(memory_limit, temp_directory) as con:
+        scratch = engine.scratch_dir(con)
+        left_cols = load_table(con, "left", left, options.encoding, scratch)
+        right_cols = load_table(con, "right", right, options.encoding, scratch)
+        result = diff(con, options, left_cols, right_cols)
+        summary = result.summary | {"left": ", ".join(left), "right": ", ".join(right), "tool_version": __version__}
+        code = ExitCode.OK if summary["identical"] else ExitCode.HELD
+        summary["exit_code"] = int(code)
+        if out is not None:
+            with RunFolder(out) as folder:
+                outputs: dict[str, int | None] = {
+                    "diff_rows.parquet": write_parquet_query(con, result.rows_sql, folder.path("diff_rows.parquet")),
+                    "diff_cells.parquet": write_parquet_query(con, result.cells_sql, folder.path("diff_cells.parquet")),
+                }
+                sample = samples(con, result.cells_sql, summary["compared_columns"])
+                for name, writer in (("diff_report.html", html_report), ("diff_report.xlsx", xlsx_report)):
+                    writer(summary, sample, folder.path(name))
+                    outputs[name] = None
+                write_json(summary, folder.path("diff_summary.json"))
+                outputs["diff_summary.json"] = None
+                files = {"left": [Path(p) for p in left], "right": [Path(p) for p in right]}
+                inputs = _hash_inputs({k: [f for f in v if f.is_file()] for k, v in files.items()})
+                manifest = _manifest("diff", _run_id(inputs, {"keys": options.keys}), {"keys": options.keys},
+                                     inputs, folder, outputs, {})
+                write_json(manifest, folder.path("manifest.json"))
+                folder.publish()
+    return summary, code
+
+
+def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str, Any], ExitCode]:
+    """`mediclear diff-runs`: two clearing runs of one period — net positions per unit, records that moved
+    between categories and why, and whether the manifests' inputs differ."""
+    import pyarrow.parquet as pq
+
+    from mediclear_cli.errors import InputNotFound
+
+    manifests = {}
+    for name, run in (("a", run_a), ("b", run_b)):
+        path = run / "manifest.json"
+        if not path.is_file() or not (run / "exceptions.parquet").is_file():
+            raise InputNotFound(f"{run}: not a finished run folder")
+        manifests[name] = json.loads(path.read_text(encoding="utf-8"))
+    con = duckdb.connect()
+    for name, run in (("a", run_a), ("b", run_b)):
+        con.register(f"exc_{name}", pq.read_table(run / "exceptions.parquet", columns=["side", "setl_id", "category",
+                                                                                       "clr_amt"]))
+        nets = run / "net_positions.parquet"
+        if not nets.is_file():
+            raise InputNotFound(f"{run}: no net_positions.parquet; diff-runs compares clearing runs")
+        con.register(f"net_{name}", pq.read_table(nets, columns=["unit", "net"]))
+    nets = con.execute(
+        "SELECT coalesce(a.unit, b.unit) AS unit, a.net AS net_a, b.net AS net_b, "
+        "CAST(coalesce(b.net, 0) - coalesce(a.net, 0) AS DECIMAL(18,2)) AS change "
+        "FROM net_a a FULL OUTER JOIN net_b b ON a.unit = b.unit ORDER BY unit").fetchall()
+    moved = con.sql("""
+        WITH a AS (SELECT side, setl_id, min(category) AS category, sum(clr_amt) AS clr_amt FROM exc_a GROUP BY ALL),
+             b AS (SELECT side, setl_id, min(category) AS category, sum(clr_amt) AS clr_amt FROM exc_b GROUP BY ALL)
+        SELECT coalesce(a.side, b.side) AS side, coalesce(a.setl_id, b.setl_id) AS setl_id,
+               a.category AS category_a, b.category AS category_b,
+               CASE WHEN b.setl_id IS NULL THEN 'resolved: held in A, matched or gone in B'
+                    WHEN a.setl_id IS NULL THEN 'new: held in B, matched in A or absent from its inputs'
+                    WHEN a.category <> b.category THEN 'moved between categories'
+                    ELSE 'changed amounts' END AS why,
+               a.clr_amt AS clr_amt_a, b.clr_amt AS clr_amt_b
+        FROM a FULL OUTER JOIN b ON a.side = b.side AND a.setl_id IS NOT DISTINCT FROM b.setl_id
+        WHERE a.setl_id IS NULL OR b.setl_id IS NULL OR a.category <> b.category
+           OR a.clr_amt IS DISTINCT FROM b.clr_amt
+        ORDER BY why, side, setl_id""").to_arrow_table()
+    con.register("moved", moved)
+    inputs = {name: {(e["role"], e["sha256"]) for e in m.get("inputs", [])} for name, m in manifests.items()}
+    summary = {
+        "run_a": str(run_a), "run_b": str(run_b),
+        "period_a": manifests["a"].get("options", {}).get("period"),
+        "period_b": manifests["b"].get("options", {}).get("period"),
+        "inputs_differ": inputs["a"] != inputs["b"],
+        "inputs_only_in_a": sorted(f"{r}:{h[:12]}" for r, h in inputs["a"] - inputs["b"]),
+        "inputs_only_in_b": sorted(f"{r}:{h[:12]}" for r, h in inputs["b"] - inputs["a"]),
+        "net_changes": [{"unit": u, "net_a": a, "net_b": b, "change": c} for u, a, b, c in nets if c != 0],
+        "records_moved": dict(con.execute("SELECT why, count(*) FROM moved GROUP BY why ORDER BY why").fetchall()),
+    }
+    code = ExitCode.OK if not (summary["net_changes"] or moved.num_rows or summary["inputs_differ"]) else ExitCode.HELD
+    summary["exit_code"] = int(code)
+    if out is not None:
+        with RunFolder(out) as folder:
+            outputs = {"records_moved.parquet": write_parquet(moved, folder.path("records_moved.parquet"))}
+            write_json(summary, folder.path("diff_runs.json"))
+            outputs["diff_runs.json"] = None
+            manifest = _manifest("diff-runs", "", {}, [], folder, outputs, {})
             write_json(manifest, folder.path("manifest.json"))
             folder.publish()
     return summary, code
