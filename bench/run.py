@@ -3,6 +3,8 @@
   baseline   the hand-written single DuckDB script (baseline_duckdb.py)
   mediclear  `mediclear clear` end to end (validation, reconciliation, netting, statements, manifest)
   pandas     the hand-written pandas script (baseline_pandas.py), when pandas is installed and the size allows
+  diff       `mediclear diff` of the two sides on setl_id (the auditors' job)
+  datacompy  datacompy comparing the same (baseline_datacompy.py), when installed and the size allows
 and prints ratios against the baseline measured in the same run; results go to bench/results/.
 
   python bench/run.py                    # 20,000 rows per side, 3 rounds (a smoke test, under a minute)
@@ -74,6 +76,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=HERE / "data")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--pandas-max", type=int, default=2_000_000, help="largest size the pandas script runs at")
+    parser.add_argument("--datacompy-max", type=int, default=1_000_000, help="largest size datacompy runs at")
     parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
     args = parser.parse_args()
     work = args.data / "runs"
@@ -84,6 +87,12 @@ def main() -> None:
         have_pandas = True
     except ImportError:
         have_pandas = False
+    try:
+        import datacompy  # noqa: F401
+
+        have_datacompy = True
+    except ImportError:
+        have_datacompy = False
     report: dict[str, object] = {"when": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                                  "machine": machine(), "command": " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
                                  "sizes": {}}
@@ -99,12 +108,20 @@ def main() -> None:
         }
         if have_pandas and rows <= args.pandas_max:
             jobs["pandas"] = [sys.executable, str(HERE / "baseline_pandas.py"), claims, ledger, str(work / "pandas")]
+        jobs["diff"] = [sys.executable, "-m", "mediclear_cli", "diff", claims, ledger, "--key", "setl_id",
+                        "--map", "insuplc_admdvs=insu_admdvs", "--map", "mdtrtarea_admvs=fix_blng_admdvs",
+                        "--map", "psn_cash_pay=cash_payamt", "--map", "oth_pay=othfund_pay",
+                        "--out", str(work / "diff")]
+        if have_datacompy and rows <= args.datacompy_max:
+            jobs["datacompy"] = [sys.executable, str(HERE / "baseline_datacompy.py"), claims, ledger,
+                                 str(work / "datacompy")]
         samples: dict[str, list[tuple[float, int]]] = {name: [] for name in jobs}
         for _ in range(args.rounds):
             for name, cmd in jobs.items():  # alternating: one of each per round
                 seconds, rss, _ = measure(cmd, work)
                 samples[name].append((seconds, rss))
         shutil.rmtree(work / "mediclear", ignore_errors=True)
+        shutil.rmtree(work / "diff", ignore_errors=True)
         medians = {name: {"seconds": statistics.median(s for s, _ in runs),
                           "peak_rss_gib": statistics.median(r for _, r in runs) / 2**30,
                           "runs": [round(s, 3) for s, _ in runs]} for name, runs in samples.items()}
@@ -112,6 +129,8 @@ def main() -> None:
         ratios = {f"{name}/baseline": round(v["seconds"] / base, 2) for name, v in medians.items()}
         if "pandas" in medians:
             ratios["pandas/mediclear"] = round(medians["pandas"]["seconds"] / medians["mediclear"]["seconds"], 2)
+        if "datacompy" in medians:
+            ratios["datacompy/diff"] = round(medians["datacompy"]["seconds"] / medians["diff"]["seconds"], 2)
         report["sizes"][str(rows)] = {"median": medians, "ratios": ratios}  # type: ignore[index]
         print(f"\n{rows:,} rows per side (median of {args.rounds}, alternating)")
         for name, v in medians.items():
