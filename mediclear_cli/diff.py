@@ -132,6 +132,19 @@ class DiffResult:
     cells_sql: str
 
 
+def _is_csv(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    rows = con.execute(f"SELECT any_value(_file) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - quoted
+    return bool(rows and rows[0][0] and str(rows[0][0]).lower().endswith(".csv"))
+
+
+def plain(value: Any) -> Any:
+    """A Decimal without trailing zeros and without exponent (0.4000000000 -> 0.4), for summaries."""
+    if isinstance(value, Decimal):
+        text = format(value.normalize(), "f")
+        return Decimal(text)
+    return value
+
+
 def _types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     return {r[0]: r[1] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}  # noqa: S608
 
@@ -148,21 +161,24 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
     if unknown:
         raise UsageError(f"--columns {unknown[0]!r}: not a column of both sides")
     ltypes, rtypes = _types(con, "left"), _types(con, "right")
+    csv_side = {"left": _is_csv(con, "left"), "right": _is_csv(con, "right")}
 
     def numeric(col: str) -> bool:
-        lt, rt = ltypes[col], rtypes[right_name[col]]
-        if lt.startswith(NUMERIC_PREFIXES) and rt.startswith(NUMERIC_PREFIXES):
-            return True
-        if lt == "VARCHAR" or rt == "VARCHAR":  # CSV text: numeric when every value parses as a number
-            checks = []
-            for table, c in (("left", col), ("right", right_name[col])):
-                q = quote_ident(c)
-                checks.append(con.execute(
-                    f"SELECT count(*) FILTER ({q} IS NOT NULL AND TRY_CAST({q} AS DECIMAL(38,10)) IS NULL), "  # noqa: S608
-                    f"count({q}) FROM {quote_ident(table)}").fetchall()[0])
-            return all(bad == 0 for bad, _ in checks) and any(n > 0 for _, n in checks) and (
-                lt.startswith(NUMERIC_PREFIXES) or lt == "VARCHAR") and (rt.startswith(NUMERIC_PREFIXES) or rt == "VARCHAR")
-        return False
+        """Both sides hold numbers; CSV text (read as text) counts when every value parses as a number.
+        Text columns of typed inputs (codes like '011') stay text."""
+        sides = (("left", col, ltypes[col]), ("right", right_name[col], rtypes[right_name[col]]))
+        for table, name, typ in sides:
+            if typ.startswith(NUMERIC_PREFIXES):
+                continue
+            if not (csv_side[table] and typ == "VARCHAR"):
+                return False
+            q = quote_ident(name)
+            bad, filled = con.execute(
+                f"SELECT count(*) FILTER ({q} IS NOT NULL AND TRY_CAST({q} AS DECIMAL(38,10)) IS NULL), "  # noqa: S608
+                f"count({q}) FROM {quote_ident(table)}").fetchall()[0]
+            if bad or not filled:
+                return False
+        return True
 
     kinds = {c: numeric(c) for c in compared}
     key_l = ", ".join(f"l.{quote_ident(k)}" for k in options.keys)
@@ -252,16 +268,17 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
             f"WHERE column_name = {quote_literal(col)}").fetchall()[0]
         per_column[col] = {"kind": "number" if kinds[col] else "text", "rows_differ": int(found[0])}
         if kinds[col]:
-            per_column[col] |= {"sum_difference": found[3] or Decimal(0), "sum_abs_difference": found[1] or Decimal(0),
-                                "max_abs_difference": found[2] or Decimal(0),
-                                "tolerance": options.column_tolerance.get(col, options.tolerance)}
+            per_column[col] |= {"sum_difference": plain(found[3] or Decimal(0)),
+                                "sum_abs_difference": plain(found[1] or Decimal(0)),
+                                "max_abs_difference": plain(found[2] or Decimal(0)),
+                                "tolerance": plain(options.column_tolerance.get(col, options.tolerance))}
     totals = {}
     for side, table, names in (("left", "left", {c: c for c in compared}),
                                ("right", "right", {c: right_name[c] for c in compared})):
         sums = [f"sum(TRY_CAST({quote_ident(names[c])} AS DECIMAL(38,10)))" for c in compared if kinds[c]]
         row = con.execute(f"SELECT count(*){''.join(', ' + s for s in sums)} FROM {quote_ident(table)}").fetchall()[0]  # noqa: S608
         totals[side] = {"rows": int(row[0]),
-                        "sums": {c: v for c, v in zip([c for c in compared if kinds[c]], row[1:], strict=True)}}
+                        "sums": {c: plain(v) for c, v in zip([c for c in compared if kinds[c]], row[1:], strict=True)}}
     equal_pairs = con.execute("SELECT count(*) FROM diff_pairs WHERE len(changed_columns) = 0").fetchall()[0][0]
     summary = {
         "keys": options.keys, "mapping": options.mapping, "compared_columns": compared,

@@ -10,6 +10,7 @@ from typing import Any
 
 import xlsxwriter
 
+from mediclear_cli.diff import plain
 from mediclear_cli.writers import output_file, write_text
 
 CSS = """body{font-family:"Noto Sans CJK SC","Microsoft YaHei",sans-serif;font-size:10pt;margin:12mm auto;max-width:250mm}
@@ -51,7 +52,7 @@ def html_report(summary: dict[str, Any], samples: dict[str, list[dict[str, Any]]
         keys = summary["keys"]
         parts.append(f"<h2>Sample of differing rows: {_e(column)}</h2>")
         parts.append(_rows([*keys, "left", "right", "difference"],
-                           [[*(s[k] for k in keys), s["left_value"], s["right_value"], s["difference"]]
+                           [[*(s[k] for k in keys), s["left_value"], s["right_value"], plain(s["difference"])]
                             for s in sample], {len(keys) + 2}))
     page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>mediclear diff</title>'
             f"<style>{CSS}</style></head><body>{''.join(parts)}</body></html>\n")
@@ -93,7 +94,8 @@ def xlsx_report(summary: dict[str, Any], samples: dict[str, list[dict[str, Any]]
         for column, sample in samples.items():
             for s in sample:
                 r += 1
-                values = [column, *(s[k] for k in summary["keys"]), s["left_value"], s["right_value"], s["difference"]]
+                values = [column, *(s[k] for k in summary["keys"]), s["left_value"], s["right_value"],
+                          plain(s["difference"])]
                 for c, value in enumerate(values):
                     sample_sheet.write_string(r, c, "" if value is None else str(value))
         sample_sheet.freeze_panes(1, 0)
