@@ -56,6 +56,12 @@ def test_each_row_status_by_hand(tmp_path):
     for name in ("diff_summary.json", "diff_report.html", "diff_report.xlsx", "manifest.json"):
         assert (tmp_path / "out" / name).is_file()
     assert "<script" not in (tmp_path / "out" / "diff_report.html").read_text(encoding="utf-8")
+    from openpyxl import load_workbook
+
+    book = load_workbook(tmp_path / "out" / "diff_report.xlsx", read_only=True)
+    assert book.sheetnames == ["summary", "columns", "samples"]
+    assert ["amount", "number", 1] == [c for c in next(
+        r for r in book["columns"].iter_rows(values_only=True) if r[0] == "amount")[:3]]
 
 
 def test_per_column_tolerance_and_case(tmp_path):
@@ -164,6 +170,8 @@ def test_diff_runs_on_a_corrected_month(tmp_path):
     resolved = summary["records_moved"]["resolved: held in A, matched or gone in B"]
     assert resolved == 2 * len(wrong)  # both sides of each corrected settlement are now matched
     assert summary["net_changes"]  # the newly matched money moved net positions
+    result = cli(["diff-runs", first, second, "--json"], 1)
+    assert json.loads(result.stdout)["inputs_differ"] is True
     same, code_same = run_diff_runs(first, first, None)
     assert int(code_same) == 0 and not same["records_moved"] and not same["inputs_differ"]
     assert (tmp_path / "dr" / "records_moved.parquet").is_file()
