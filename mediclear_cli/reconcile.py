@@ -94,10 +94,11 @@ def reconcile(
         for row in engine.run(con, "side_totals").fetchall()
     }
     engine.run(con, "recon_counts", period_start=period.start, period_end=period.end)
-    engine.run(con, "recon_keys", tolerance=options.tolerance)
+    engine.run(con, "recon_pairs", tolerance=options.tolerance)
+    engine.run(con, "recon_keys")
     engine.run(con, "recon_rows", period_label=period.label)
     result.scratch_bytes_max = engine.scratch_bytes(con)
-    for table in ("claims", "ledger", "recon_counts", "recon_keys"):
+    for table in ("claims", "ledger", "recon_counts", "recon_pairs", "recon_keys"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
     for side in schema.SIDES:
         result.per_side[side] = {

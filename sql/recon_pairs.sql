@@ -1,0 +1,48 @@
+-- recon_pairs: for every setl_id with exactly one valid row on each side and none outside the period, the
+-- compared columns that differ (attributes, then money).
+-- Binds: $tolerance (DECIMAL(18,2)).
+-- Reads: claims, ledger, recon_counts.
+-- Keeps: a column is compared only where both rows hold a value; refd_setl_flag NULL means '0' (normal).
+--        Both sides are first cut down to the one-to-one ids and the compared columns, so the join that
+--        follows is narrow and spills in small pieces when a month is larger than memory.
+CREATE OR REPLACE TEMP TABLE recon_pairs AS
+WITH one AS (
+    SELECT setl_id FROM recon_counts WHERE claims_rows = 1 AND ledger_rows = 1 AND NOT outside
+), c AS (
+    SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
+           clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
+           cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay
+    FROM claims SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
+), l AS (
+    SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
+           clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
+           cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay
+    FROM ledger SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
+)
+    SELECT c.setl_id,
+           list_filter([
+               CASE WHEN c.insuplc_admdvs <> l.insuplc_admdvs THEN 'insuplc_admdvs' END,
+               CASE WHEN c.mdtrtarea_admvs <> l.mdtrtarea_admvs THEN 'mdtrtarea_admvs' END,
+               CASE WHEN c.psn_no <> l.psn_no THEN 'psn_no' END,
+               CASE WHEN c.mdtrt_id <> l.mdtrt_id THEN 'mdtrt_id' END,
+               CASE WHEN c.fixmedins_code <> l.fixmedins_code THEN 'fixmedins_code' END,
+               CASE WHEN c.insutype <> l.insutype THEN 'insutype' END,
+               CASE WHEN c.med_type <> l.med_type THEN 'med_type' END,
+               CASE WHEN c.clr_type <> l.clr_type THEN 'clr_type' END,
+               CASE WHEN coalesce(c.refd_setl_flag, '0') <> coalesce(l.refd_setl_flag, '0') THEN 'refd_setl_flag' END
+           ], lambda x: x IS NOT NULL) AS attr_diff,
+           list_filter([
+               CASE WHEN abs(c.medfee_sumamt - l.medfee_sumamt) > $tolerance THEN 'medfee_sumamt' END,
+               CASE WHEN abs(c.fund_pay_sumamt - l.fund_pay_sumamt) > $tolerance THEN 'fund_pay_sumamt' END,
+               CASE WHEN abs(c.acct_pay - l.acct_pay) > $tolerance THEN 'acct_pay' END,
+               CASE WHEN abs(c.psn_cash_pay - l.psn_cash_pay) > $tolerance THEN 'psn_cash_pay' END,
+               CASE WHEN abs(c.hifp_pay - l.hifp_pay) > $tolerance THEN 'hifp_pay' END,
+               CASE WHEN abs(c.cvlserv_pay - l.cvlserv_pay) > $tolerance THEN 'cvlserv_pay' END,
+               CASE WHEN abs(c.hifob_pay - l.hifob_pay) > $tolerance THEN 'hifob_pay' END,
+               CASE WHEN abs(c.hifmi_pay - l.hifmi_pay) > $tolerance THEN 'hifmi_pay' END,
+               CASE WHEN abs(c.hifes_pay - l.hifes_pay) > $tolerance THEN 'hifes_pay' END,
+               CASE WHEN abs(c.hifdm_pay - l.hifdm_pay) > $tolerance THEN 'hifdm_pay' END,
+               CASE WHEN abs(c.maf_pay - l.maf_pay) > $tolerance THEN 'maf_pay' END,
+               CASE WHEN abs(c.oth_pay - l.oth_pay) > $tolerance THEN 'oth_pay' END
+           ], lambda x: x IS NOT NULL) AS money_diff
+    FROM c JOIN l ON c.setl_id = l.setl_id
