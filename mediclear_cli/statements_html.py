@@ -121,10 +121,20 @@ def _table(headers: list[tuple[str, bool]], rows: list[list[str]], total: list[s
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}{foot}</tbody></table>"
 
 
-def bar_chart(items: list[tuple[str, Decimal]], width: int = 640) -> str:
-    """A horizontal bar chart of signed amounts as inline SVG (no script, no network)."""
+CHART_BARS = 30  # an SVG cannot break across pages: beyond this many bars a chart would be cut when printed
+
+
+def bar_chart(items: list[tuple[str, Decimal]], width: int = 640, limit: int = CHART_BARS) -> str:
+    """A horizontal bar chart of signed amounts as inline SVG (no script, no network). At most `limit` bars —
+    the largest in absolute value, in their original order — so the chart always fits on one A4 page; a
+    caption says how many were left out (the table beside it lists them all)."""
     if not items:
         return ""
+    caption = ""
+    if len(items) > limit:
+        keep = set(sorted(range(len(items)), key=lambda i: (-abs(items[i][1]), i))[:limit])
+        caption = f"<p>{limit} largest of {len(items)} shown</p>"
+        items = [item for i, item in enumerate(items) if i in keep]
     bar_h, gap, label_w = 14, 4, 150
     height = len(items) * (bar_h + gap) + 6
     biggest = max(abs(v) for _, v in items) or Decimal(1)
@@ -142,7 +152,7 @@ def bar_chart(items: list[tuple[str, Decimal]], width: int = 640) -> str:
         tx = axis + half + 6
         parts.append(f'<text x="{tx:.1f}" y="{y + bar_h - 3}" font-size="9">{_e(money(value))}</text>')
     parts.append("</svg>")
-    return "".join(parts)
+    return "".join(parts) + caption
 
 
 def _read(run_dir: Path, name: str) -> list[dict[str, Any]]:

@@ -71,6 +71,15 @@ def test_bar_chart_draws_one_bar_per_item_and_signs_colours():
     assert svg.count("<rect") == 2 and "#c0392b" in svg and "#2f6db5" in svg
 
 
+def test_bar_chart_keeps_the_largest_bars_so_it_fits_a_page():
+    items = [(f"U{i:03d}", D(i - 50)) for i in range(100)]  # -50 .. 49
+    svg = bar_chart(items, limit=10)
+    assert svg.count("<rect") == 10 and "10 largest of 100 shown" in svg
+    labels = [label for label, _ in items if f">{label}<" in svg]
+    # |-50| .. |-46| and |49| .. |46| are the nine largest; of the two |45|s the earlier (U005) is kept
+    assert labels == ["U000", "U001", "U002", "U003", "U004", "U005", "U096", "U097", "U098", "U099"]
+
+
 def test_statements_are_tied_to_their_run_and_verify_checks_them(run_dir, tmp_path):
     assert verify_run(run_dir, check_inputs=False) == []
     copy = tmp_path / "copy"
