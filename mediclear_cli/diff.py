@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import pyarrow as pa
 
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError, UsageError
@@ -299,7 +298,3 @@ def samples(con: duckdb.DuckDBPyConnection, cells_sql: str, compared: list[str])
                         f"LIMIT {SAMPLE_ROWS}").to_arrow_table()
         out[col] = table.to_pylist()
     return out
-
-
-def empty_table() -> pa.Table:
-    return pa.table({"status": pa.array([], pa.string())})

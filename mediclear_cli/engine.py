@@ -49,10 +49,6 @@ def load_sql(name: str) -> str:
     return _sql_dir().joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
-def sql_names() -> list[str]:
-    return sorted(p.name[:-4] for p in _sql_dir().iterdir() if p.name.endswith(".sql"))
-
-
 @contextmanager
 def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
     """A private DuckDB database for one run, in a scratch folder removed afterwards.

@@ -111,7 +111,7 @@ def _control_totals(con: Any) -> dict[str, Any]:
     return totals
 
 
-def _base_summary(command: str, spec: JobSpec, recon: ReconResult, run_id: str) -> dict[str, Any]:
+def _base_summary(command: str, recon: ReconResult, run_id: str) -> dict[str, Any]:
     period = recon.options.period
     return {
         "command": command,
@@ -190,7 +190,7 @@ def run_reconcile(spec: JobSpec, progress: Progress = _quiet) -> tuple[dict[str,
 
 def _reconcile_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, Any], ExitCode]:
     recon, inputs, run_id, spec_options = _prepare(con, "reconcile", spec, progress)
-    summary = _base_summary("reconcile", spec, recon, run_id)
+    summary = _base_summary("reconcile", recon, run_id)
     code = ExitCode.HELD if recon.held_records else ExitCode.OK
     summary["exit_code"] = int(code)
     progress("writing outputs")
@@ -238,7 +238,7 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
     recon, inputs, run_id, spec_options = _prepare(con, "clear", spec, progress)
     progress("netting")
     result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
-    summary = _base_summary("clear", spec, recon, run_id)
+    summary = _base_summary("clear", recon, run_id)
     summary |= {"level": spec.level, "settlement": spec.settlement, "prepaid": spec.prepaid is not None}
     summary["clearing"] = _clearing_summary(result)
     summary["checks"] |= {"conservation": "passed", "sum_net": Decimal("0.00")}

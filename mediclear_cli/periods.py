@@ -35,8 +35,5 @@ class Period:
     def end(self) -> datetime:
         return datetime(self.year + self.month // 12, self.month % 12 + 1, 1)
 
-    def previous(self) -> Period:
-        return Period(self.year - 1, 12) if self.month == 1 else Period(self.year, self.month - 1)
-
     def __str__(self) -> str:
         return self.label

@@ -72,10 +72,7 @@ COLUMNS: tuple[Column, ...] = (
 BY_NAME = {c.name: c for c in COLUMNS}
 CANONICAL = tuple(c.name for c in COLUMNS)
 MONEY_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.MONEY)
-REQUIRED_MONEY = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
 REGION_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.REGION)
-PERSONAL_COLUMNS = tuple(c.name for c in COLUMNS if c.kind is Kind.PERSONAL)
-TEXT_COLUMNS = tuple(c.name for c in COLUMNS if c.kind in (Kind.KEY, Kind.REGION, Kind.CODE, Kind.PERSONAL))
 
 # 分账: the fund accounts a settlement's fund payment is split into, in statement order.
 FUND_BREAKDOWN = ("hifp_pay", "cvlserv_pay", "hifob_pay", "hifmi_pay", "hifes_pay", "hifdm_pay", "maf_pay", "oth_pay")
@@ -112,22 +109,6 @@ MONEY_COMPARED = MONEY_COLUMNS
 
 def required_columns(side: str) -> tuple[str, ...]:
     return tuple(c.name for c in COLUMNS if side in c.needed_by)
-
-
-def arrow_type(column: Column) -> pa.DataType:
-    if column.kind is Kind.MONEY:
-        return MONEY_ARROW
-    if column.kind is Kind.TIME:
-        return pa.timestamp("us")
-    return pa.string()
-
-
-def settlement_schema(extra: pa.Schema | None = None) -> pa.Schema:
-    """The Arrow schema of a normalised settlement record (both sides share it)."""
-    fields = [pa.field(c.name, arrow_type(c)) for c in COLUMNS]
-    if extra is not None:
-        fields += [f for f in extra if f.name not in BY_NAME]
-    return pa.schema(fields)
 
 
 # --- Row rules (contract §2): a rejected row gets the first reason that applies, in this order. ---------------

@@ -38,3 +38,14 @@ def test_python_dash_m_runs_the_cli():
     done = subprocess.run([sys.executable, "-m", "mediclear_cli", "--version"], capture_output=True, text=True,
                           cwd=Path("/"))
     assert done.returncode == 0 and done.stdout.startswith("mediclear ")
+
+
+def test_reconciliation_compares_exactly_the_columns_the_schema_names():
+    """The compared columns are declared once in schema.py; the SQL that compares them must agree."""
+    import re
+
+    from mediclear_cli import schema
+
+    text = (REPO / "sql" / "recon_pairs.sql").read_text(encoding="utf-8")
+    compared = re.findall(r"THEN '([a-z_]+)' END", text)
+    assert compared == list(schema.ATTR_COMPARED) + list(schema.MONEY_COMPARED)
