@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 from mediclear_cli.errors import OutputError
 from mediclear_cli.names import _national
 from mediclear_cli.periods import Period
+from mediclear_cli.schema import MONEY_ARROW
 
 CHUNK = 1_000_000
 HOSPITALS = 8  # designated hospitals per care region: enough settlements each for per-hospital statistics
@@ -102,7 +103,7 @@ def money(cents: np.ndarray) -> pa.Array:
     words = np.empty(cents.size * 2, dtype=np.int64)
     words[0::2] = cents
     words[1::2] = np.where(cents < 0, -1, 0)
-    return pa.Array.from_buffers(pa.decimal128(18, 2), cents.size, [None, pa.py_buffer(words.tobytes())])
+    return pa.Array.from_buffers(MONEY_ARROW, cents.size, [None, pa.py_buffer(words.tobytes())])
 
 
 def _digits(values: np.ndarray, width: int) -> pa.Array:

@@ -19,6 +19,7 @@ import pyarrow as pa
 from mediclear_cli import engine
 from mediclear_cli.engine import quote_ident
 from mediclear_cli.errors import UsageError
+from mediclear_cli.schema import MONEY_ARROW
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ OUTPATIENT_TYPES = ("11", "12", "13", "14", "51")
 FLAG_SCHEMA = pa.schema([
     ("rule_id", pa.string()), ("severity", pa.string()), ("setl_ids", pa.list_(pa.string())),
     ("psn_no", pa.string()), ("certno", pa.string()), ("insured_unit", pa.string()), ("evidence", pa.string()),
-    ("money_at_stake", pa.decimal128(18, 2)),
+    ("money_at_stake", MONEY_ARROW),
 ])
 
 

@@ -23,6 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mediclear_cli.errors import MediclearError, OutputError, WriteError
+from mediclear_cli.schema import MONEY_ARROW
 
 _PARQUET_OPTIONS: dict[str, Any] = {"compression": "zstd", "write_statistics": True}
 BATCH_ROWS = 262_144
@@ -102,7 +103,7 @@ def _ensure_money(schema: pa.Schema) -> pa.Schema:
     fields = []
     for field in schema:
         if pa.types.is_decimal(field.type) and field.type.scale == 2:
-            field = field.with_type(pa.decimal128(18, 2))
+            field = field.with_type(MONEY_ARROW)
         fields.append(field)
     return pa.schema(fields)
 
