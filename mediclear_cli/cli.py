@@ -40,10 +40,14 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
             first = str(exc).splitlines()[0] if str(exc) else "I/O error"
             console.error(f"I/O error in the scratch database ({first}); nothing was published")
             raise typer.Exit(int(ExitCode.IO)) from None
-        except duckdb.OutOfMemoryException:
+        except duckdb.OutOfMemoryException as exc:
             if _state["debug"]:
                 raise
-            console.error("out of memory; set --memory-limit below the machine's memory and --temp-dir to spill")
+            first = str(exc).splitlines()[0] if str(exc) else ""
+            hint = ("the spill folder's disk is full: point --temp-dir at a disk with room"
+                    if "max_temp_directory_size" in str(exc) or "offload" in first
+                    else "set --memory-limit below the machine's memory and --temp-dir to spill")
+            console.error(f"out of memory ({first}); {hint}; nothing was published")
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
         except Exception as exc:  # noqa: BLE001 - the one boundary: a bug must not print data in a traceback
             if _state["debug"]:
