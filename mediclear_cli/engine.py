@@ -70,12 +70,40 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) 
         # Every output is explicitly ordered, so insertion order need not be kept; dropping it lets large
         # joins and aggregates stream and spill within the memory limit.
         con.execute("SET preserve_insertion_order = false")
+        if not threads and limit:
+            threads = threads_for_limit(con)
         if threads:
             con.execute("SET threads = $v", {"v": threads})
         yield con
     finally:
         con.close()
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+MIB_PER_THREAD = 100
+
+
+def threads_for_limit(con: duckdb.DuckDBPyConnection) -> int:
+    """Under a tight memory limit, fewer threads: DuckDB's joins need room per thread, and with too little
+    they fail instead of spilling. At least MIB_PER_THREAD MiB per thread; never more than DuckDB chose."""
+    rows = con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall()
+    threads, limit_text = rows[0]
+    limit = _bytes(str(limit_text))
+    if limit is None:
+        return 0
+    return max(1, min(int(threads), limit // (MIB_PER_THREAD * 2**20)))
+
+
+def _bytes(text: str) -> int | None:
+    """'250.0 MiB' / '4GB' / '1.5 GiB' → bytes (DuckDB's own spellings)."""
+    units = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
+             "kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40}
+    number = text.strip().rstrip("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ ").strip()
+    unit = text.strip()[len(number):].strip().lower()
+    try:
+        return int(float(number) * units[unit or "b"])
+    except (ValueError, KeyError):
+        return None
 
 
 def scratch_dir(con: duckdb.DuckDBPyConnection) -> Path:

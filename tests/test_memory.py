@@ -35,3 +35,17 @@ def test_a_month_larger_than_the_memory_limit_spills_and_completes(tmp_path):
     for name in ("net_positions.parquet", "pair_totals.parquet", "exceptions.parquet"):
         assert pq.read_table(tmp_path / "free" / name).equals(pq.read_table(tmp_path / "tight" / name)), name
     assert not any((tmp_path / "spill").iterdir())  # the scratch folder is removed after the run
+
+
+def test_a_tight_memory_limit_runs_fewer_threads_so_joins_can_spill():
+    from mediclear_cli import engine
+
+    with engine.session("250MiB") as con:
+        con.execute("SET threads = 16")  # a machine that shows many cores
+        assert engine.threads_for_limit(con) == 250 // engine.MIB_PER_THREAD
+    with engine.session("80MiB") as con:
+        assert engine.threads_for_limit(con) == 1
+    with engine.session("20GB") as con:
+        con.execute("SET threads = 3")
+        assert engine.threads_for_limit(con) == 3  # never more than DuckDB chose
+    assert engine._bytes("1.5 GiB") == 1536 * 2**20 and engine._bytes("4GB") == 4 * 10**9
