@@ -32,13 +32,13 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
         except MediclearError as exc:
             if _state["debug"]:
                 raise
-            console.error(str(exc))
+            console.error(str(exc), int(exc.exit_code))
             raise typer.Exit(int(exc.exit_code)) from None
         except duckdb.IOException as exc:
             if _state["debug"]:
                 raise
             first = str(exc).splitlines()[0] if str(exc) else "I/O error"
-            console.error(f"I/O error in the scratch database ({first}); nothing was published")
+            console.error(f"I/O error in the scratch database ({first}); nothing was published", int(ExitCode.IO))
             raise typer.Exit(int(ExitCode.IO)) from None
         except duckdb.OutOfMemoryException as exc:
             if _state["debug"]:
@@ -47,12 +47,18 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
             hint = ("the spill folder's disk is full: point --temp-dir at a disk with room"
                     if "max_temp_directory_size" in str(exc) or "offload" in first
                     else "set --memory-limit below the machine's memory and --temp-dir to spill")
-            console.error(f"out of memory ({first}); {hint}; nothing was published")
+            console.error(f"out of memory ({first}); {hint}; nothing was published", int(ExitCode.INTERNAL))
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
+        except BrokenPipeError:  # `mediclear held | head`: the reader has gone, which is not an error
+            import os
+
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
         except Exception as exc:  # noqa: BLE001 - the one boundary: a bug must not print data in a traceback
             if _state["debug"]:
                 raise
-            console.error(f"internal error ({type(exc).__name__}); nothing was published; rerun with --debug")
+            console.error(f"internal error ({type(exc).__name__}); nothing was published; rerun with --debug",
+                          int(ExitCode.INTERNAL))
             raise typer.Exit(int(ExitCode.INTERNAL)) from None
 
     return run
@@ -80,6 +86,8 @@ LangOpt = Annotated[str, typer.Option("--lang", help="Statement language: zh or 
 ReadmitOpt = Annotated[int, typer.Option("--readmit-days", help="Screen: re-admission within this many days.")]
 WindowOpt = Annotated[float, typer.Option("--duplicate-window-hours", help="Screen: duplicate settlements this close.")]
 OutlierKOpt = Annotated[float, typer.Option("--outlier-k", help="Screen: cost outlier threshold, robust SDs on log cost.")]
+WorkspaceOpt = Annotated[Optional[str], typer.Option(
+    "--workspace", help="Workspace folder: records runs, carries held items between months, closes periods.")]
 MinGroupOpt = Annotated[int, typer.Option("--outlier-min-group", help="Screen: smallest hospital x med_type group.")]
 
 
@@ -98,10 +106,29 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    config: Annotated[Optional[Path], typer.Option(
+        "--config", help="mediclear.toml with the options of clear, the workspace and paths "
+                         "(default: $MEDICLEAR_CONFIG, else ./mediclear.toml when present).")] = None,
+    log_format: Annotated[Optional[str], typer.Option(
+        "--log-format", help="text (people) or json (one object per line on stderr, for cron and log shippers).")] = None,
     version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
+    from mediclear_cli.config import load_config
+
     _state["debug"] = debug
+    try:
+        settings = load_config(config)
+    except MediclearError as exc:
+        console.error(str(exc), int(exc.exit_code))
+        raise typer.Exit(int(exc.exit_code)) from None
+    fmt = log_format or settings.log_format or "text"
+    if fmt not in ("text", "json"):
+        console.error(f"--log-format {fmt!r}: expected text or json", int(ExitCode.USAGE))
+        raise typer.Exit(int(ExitCode.USAGE))
+    console.set_format(fmt)
+    ctx.default_map = settings.default_map
 
 
 def _finish(summary: dict, code: ExitCode, as_json: bool) -> None:
@@ -117,7 +144,10 @@ def clear(
     claims: ClaimsOpt,
     ledger: LedgerOpt,
     period: PeriodOpt,
-    out: OutOpt,
+    out: Annotated[Optional[Path], typer.Option(
+        "--out", help="Run folder; replaced only once the new run is complete. With --workspace, default "
+                      "WORKSPACE/runs/PERIOD/NNNN-RUNID.")] = None,
+    workspace: WorkspaceOpt = None,
     regions: Annotated[Optional[str], typer.Option("--regions", help="Region register (Parquet).")] = None,
     prepaid: Annotated[Optional[str], typer.Option("--prepaid", help="Prepaid fund balances (Parquet).")] = None,
     level: Annotated[str, typer.Option("--level", help="Clearing unit: province or pool.")] = "province",
@@ -141,20 +171,31 @@ def clear(
     outlier_min_group: MinGroupOpt = 50,
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job)."""
+    from mediclear_cli.config import fill_period
     from mediclear_cli.jobs import JobSpec, run_clear
+    from mediclear_cli.periods import Period
     from mediclear_cli.screen import ScreenOptions
 
     _check_pdf(pdf)
-    spec = JobSpec(claims, ledger, period, out, tolerance, regions, prepaid, level, settlement, memory_limit, temp_dir,
-                   excel_exceptions, statements, lang, pdf, screen,
-                   ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group))
+    month = Period.parse(period)
+    claims, ledger = fill_period(claims, month), fill_period(ledger, month)
+    out_path = Path(fill_period([str(out)], month)[0]) if out is not None else None
+    regions = fill_period([regions], month)[0] if regions else None
+    prepaid = fill_period([prepaid], month)[0] if prepaid else None
+    spec = JobSpec(claims, ledger, month.label, out_path, tolerance, regions, prepaid, level, settlement, memory_limit,
+                   temp_dir, excel_exceptions, statements, lang, pdf, screen,
+                   ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group),
+                   Path(workspace) if workspace else None)
+    console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
     with console.stages() as stage:
         summary, code, result = run_clear(spec, stage)
     console.show_recon(summary)
     console.show_clearing(summary, result.net_positions.to_pylist())
     if "screen" in summary:
         console.note(f"risk screens: {summary['screen']['flags']} flags in flags.parquet")
-    console.note(f"run {summary['run_id']} written to {out}")
+    console.show_carry(summary)
+    console.note(f"run {summary['run_id']} written to {summary['out']}")
+    console.finished(summary, code)
     _finish(summary, code, as_json)
 
 
@@ -208,13 +249,21 @@ def sample(
     rows: Annotated[int, typer.Option("--rows", min=10, help="Settlements per side (about).")] = 5000,
     period: PeriodOpt = "2026-10",
     seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same files.")] = 20261,
+    months: Annotated[int, typer.Option("--months", min=1, max=120, help="Consecutive months into OUT_DIR/YYYY-MM/, "
+                                        "some settlements reaching one side only the next month.")] = 1,
 ) -> None:
-    """Generate a realistic synthetic month with ground-truth labels."""
+    """Generate a realistic synthetic month (or several) with ground-truth labels."""
     from mediclear_cli.periods import Period
-    from mediclear_cli.sample import generate
+    from mediclear_cli.sample import generate, generate_months
 
-    info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
-    console.note(f"wrote {info['claims_rows']} claims rows and {info['ledger_rows']} ledger rows to {out_dir}")
+    if months == 1:
+        info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
+        console.note(f"wrote {info['claims_rows']} claims rows and {info['ledger_rows']} ledger rows to {out_dir}")
+        return
+    for info in generate_months(out_dir, rows, Period.parse(period), months, seed):
+        console.note(f"{info['period']}: {info['claims_rows']} claims rows (+{info.get('claims_late_rows', 0)} late), "
+                     f"{info['ledger_rows']} ledger rows (+{info.get('ledger_late_rows', 0)} late) in "
+                     f"{out_dir / info['period']}")
 
 
 @app.command()
@@ -326,6 +375,128 @@ def verify(
             console.note(p)
         raise VerifyMismatch(f"{run_dir}: {len(problems)} difference(s) from the manifest; first: {problems[0]}")
     console.note(f"{run_dir}: every file and control total matches the manifest")
+
+
+def _workspace(workspace: str | None) -> Any:
+    from mediclear_cli.errors import UsageError
+    from mediclear_cli.workspace import Workspace
+
+    if not workspace:
+        raise UsageError("--workspace (or `workspace` in mediclear.toml) is required")
+    return Workspace(Path(workspace))
+
+
+def _period_label(period: str | None) -> str | None:
+    from mediclear_cli.periods import Period
+
+    return Period.parse(period).label if period else None
+
+
+@app.command()
+@_guarded
+def runs(
+    workspace: WorkspaceOpt = None,
+    period: Annotated[Optional[str], typer.Option("--period", help="Only this month (YYYY-MM or previous).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+) -> None:
+    """List the workspace's runs: number, run id, period, status, exit code, output folder."""
+    rows = _workspace(workspace).runs(_period_label(period))
+    if as_json:
+        sys.stdout.write(to_json(rows))
+        return
+    typer.echo("run\trun_id\tperiod\tstatus\texit\tfinished_at\tnote\tout_dir")
+    for r in rows:
+        note = ("repeat of " + str(r["repeat_of"])) if r["repeat_of"] else (
+            "supersedes " + str(r["supersedes"]) if r["supersedes"] else "")
+        if r["period_closed"]:
+            note = (note + "; " if note else "") + "period closed"
+        typer.echo(f"{r['seq']}\t{r['run_id'] or '-'}\t{r['period']}\t{r['status']}\t"
+                   f"{'' if r['exit_code'] is None else r['exit_code']}\t{r['finished_at'] or ''}\t{note}\t"
+                   f"{r['out_dir'] or ''}")
+
+
+@app.command()
+@_guarded
+def show(
+    run: Annotated[str, typer.Argument(help="A run number (from `mediclear runs`) or a run id or its prefix.")],
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Print one recorded run as JSON: inputs with SHA-256, options, summary, exit code, outputs, manifest hash."""
+    sys.stdout.write(to_json(_workspace(workspace).show(run)))
+
+
+@app.command()
+@_guarded
+def held(
+    workspace: WorkspaceOpt = None,
+    period: Annotated[Optional[str], typer.Option("--period", help="As after this month's run (default: the "
+                                                                     "latest cleared month).")] = None,
+    older_than: Annotated[Optional[int], typer.Option("--older-than", min=0, help="Only items held more than N "
+                                                                                "months.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the items as JSON.")] = False,
+) -> None:
+    """List held items (挂账) carried to the next month, with the month first held and their age."""
+    state = _workspace(workspace).held(_period_label(period), older_than)
+    if as_json:
+        sys.stdout.write(to_json(state))
+    else:
+        typer.echo("side\tsetl_id\tfirst_period\tage_months\tcategory\trecords\tclr_amt\tsettled_month\t"
+                   "insuplc_admdvs\tmdtrtarea_admvs\tfixmedins_code")
+        for i in state["items"]:
+            typer.echo(f"{i['side']}\t{i['setl_id']}\t{i['first_period']}\t{i['age_months']}\t{i['category']}\t"
+                       f"{i['records']}\t{i['clr_amt']}\t{i['settled_month']}\t{i['insuplc_admdvs'] or ''}\t"
+                       f"{i['mdtrtarea_admvs'] or ''}\t{i['fixmedins_code'] or ''}")
+    total = sum((i["clr_amt"] or 0 for i in state["items"]), 0)
+    console.note(f"{len(state['items'])} held items after {state['period'] or 'no run yet'}; clr_amt {total:,.2f}")
+
+
+PersonOpt = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
+ApproverOpt = Annotated[str, typer.Option("--approved-by", help="The second person, who approves (双审制).")]
+
+
+@app.command("close")
+@_guarded
+def close_period(
+    period: Annotated[str, typer.Option("--period", help="The month to close (YYYY-MM or previous).")],
+    by: PersonOpt,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Close a cleared month: a later clear of it is refused (exit 77) until it is reopened by two people."""
+    event = _workspace(workspace).close_period(_period_label(period) or "", by)
+    console.log("period closed", **event)
+    console.note(f"{event['period']} closed by {event['by']} (run {event['run']})")
+
+
+@app.command()
+@_guarded
+def reopen(
+    period: Annotated[str, typer.Option("--period", help="The closed month to reopen.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    by: PersonOpt,
+    approved_by: ApproverOpt,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Reopen a closed month; needs two different people (exit 77 otherwise)."""
+    event = _workspace(workspace).reopen_period(_period_label(period) or "", reason, by, approved_by)
+    console.log("period reopened", **event)
+    console.note(f"{event['period']} reopened by {event['by']}, approved by {event['approved_by']}")
+
+
+@app.command()
+@_guarded
+def writeoff(
+    setl_id: Annotated[list[str], typer.Option("--setl-id", help="A held item's setl_id; repeatable.")],
+    side: Annotated[str, typer.Option("--side", help="claims or ledger.")],
+    reason: Annotated[str, typer.Option("--reason", help="Why it will never be resolved (recorded).")],
+    by: PersonOpt,
+    approved_by: ApproverOpt,
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Write held items off: they stop being carried; needs two different people (exit 77 otherwise)."""
+    result = _workspace(workspace).write_off(side, setl_id, reason, by, approved_by)
+    console.log("written off", **result)
+    console.note(f"{result['written_off']} {side} item(s) written off by {result['by']}, "
+                 f"approved by {result['approved_by']}")
 
 
 def main() -> None:

@@ -29,10 +29,10 @@ from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, ScreenResult, screen_table
 from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
 
-Progress = Callable[[str], None]
+Progress = Callable[..., None]  # progress(stage, **counts): a stage begins (counts for the structured log)
 
 
-def _quiet(_: str) -> None:
+def _quiet(_: str, **__: Any) -> None:
     return None
 
 
@@ -41,7 +41,7 @@ class JobSpec:
     claims: list[str]
     ledger: list[str]
     period: str
-    out: Path
+    out: Path | None
     tolerance: str = "0.00"
     regions: str | None = None
     prepaid: str | None = None
@@ -55,6 +55,7 @@ class JobSpec:
     pdf: str = "never"  # never | auto | always: a PDF of all statements through headless Chromium
     screen: bool = False  # run the risk screens over the ledger and add flags to the run
     screen_options: ScreenOptions = field(default_factory=ScreenOptions)
+    workspace: Path | None = None  # record the run, carry held items between months, refuse closed periods
 
     def tolerance_decimal(self) -> Decimal:
         try:
@@ -159,10 +160,10 @@ def _manifest(
 
 
 def _prepare(
-    con: Any, command: str, spec: JobSpec, progress: Progress
+    con: Any, command: str, spec: JobSpec, progress: Progress, carry: Any = None
 ) -> tuple[ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
     period = Period.parse(spec.period)
-    options = ReconOptions(period, spec.tolerance_decimal())
+    options = ReconOptions(period, spec.tolerance_decimal(), carry)
     clear_options = ClearOptions(spec.level, spec.settlement)
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
     for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid)):
@@ -171,6 +172,10 @@ def _prepare(
     spec_options: dict[str, Any] = {"period": period.label, "tolerance": str(options.tolerance)}
     if command == "clear":
         spec_options |= {"level": clear_options.level, "settlement": clear_options.settlement}
+    if carry is not None:
+        # What the month starts from is part of what it is: the same files on another carried-in state are
+        # another run.
+        spec_options |= {"carried_from": carry.state_run_id, "written_off": len(carry.writeoff_keys)}
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(_hash_inputs, files)
         progress("reading and reconciling")
@@ -229,13 +234,48 @@ def _clearing_summary(result: ClearingResult) -> dict[str, Any]:
 def run_clear(
     spec: JobSpec, progress: Progress = _quiet
 ) -> tuple[dict[str, Any], ExitCode, ClearingResult]:
-    """`mediclear clear`: reconcile, clear, prove conservation, write every output, publish atomically."""
-    with engine.session(spec.memory_limit, spec.temp_directory) as con:
-        return _clear_in(con, spec, progress)
+    """`mediclear clear`: reconcile, clear, prove conservation, write every output, publish atomically.
+    With a workspace: under its lock, carry held items in and out and record the run (see workspace.py)."""
+    if spec.workspace is None:
+        if spec.out is None:
+            raise UsageError("--out is required (or --workspace, which keeps run folders under runs/)")
+        with engine.session(spec.memory_limit, spec.temp_directory) as con:
+            return _clear_in(con, spec, progress, None)
+    from mediclear_cli.workspace import Workspace
+
+    ws = Workspace(spec.workspace)
+    period = Period.parse(spec.period)
+    with ws.locked():
+        with ws.connect() as wcon:
+            wrun = ws.begin_run(wcon, period, "clear")
+        progress("workspace run", workspace_run=wrun.seq, carried_from=wrun.carry.state_run)
+        try:
+            with engine.session(spec.memory_limit, spec.temp_directory) as con:
+                summary, code, result = _clear_in(con, spec, progress, wrun)
+        except BaseException as exc:
+            from mediclear_cli.errors import MediclearError
+
+            failed = exc.exit_code if isinstance(exc, MediclearError) else (
+                ExitCode.IO if isinstance(exc, (duckdb.IOException, OSError)) else ExitCode.INTERNAL)
+            message = str(exc) if isinstance(exc, MediclearError) else type(exc).__name__
+            with ws.connect() as wcon:
+                ws.finish_run(wcon, wrun.seq, {"status": "failed", "exit_code": int(failed), "message": message})
+            raise
+    return summary, code, result
 
 
-def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, Any], ExitCode, ClearingResult]:
-    recon, inputs, run_id, spec_options = _prepare(con, "clear", spec, progress)
+def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[dict[str, Any], ExitCode, ClearingResult]:
+    recon, inputs, run_id, spec_options = _prepare(con, "clear", spec, progress, wrun.carry if wrun else None)
+    progress("reconciled", run_id=run_id, held_records=recon.held_records, matched_records=recon.matched_records)
+    out = spec.out
+    if wrun is not None:
+        from mediclear_cli.carryforward import settle
+
+        carry_block = settle(con, recon)
+        carry_block["carried_from_period"] = wrun.carry.state_period
+        if out is None:
+            out = wrun.workspace.runs_dir / recon.options.period.label / f"{wrun.seq:04d}-{run_id}"
+    assert out is not None
     progress("netting")
     result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
     summary = _base_summary("clear", recon, run_id)
@@ -248,6 +288,8 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
         )
     if not recon.totals_balanced:
         summary["warnings"].append("the totals view (对总账) does not balance; see totals_view and exceptions")
+    if wrun is not None:
+        summary["carry_forward"] = carry_block
     code = ExitCode.HELD if recon.held_records else ExitCode.OK
     summary["exit_code"] = int(code)
     screened: ScreenResult | None = None
@@ -262,7 +304,7 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
         register = {r[0]: r[1] for r in con.execute(
             "SELECT admdvs, admdvs_name FROM regions WHERE admdvs_name IS NOT NULL").fetchall()}
     progress("writing outputs")
-    with RunFolder(spec.out) as folder:
+    with RunFolder(out) as folder:
         outputs: dict[str, int | None] = {}
         exc_sql = exceptions_sql(all_extras(recon))
         outputs["exceptions.parquet"] = write_parquet_query(con, exc_sql, folder.path("exceptions.parquet"))
@@ -275,6 +317,9 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
             ("held_by_unit", result.held_by_unit),
         ):
             outputs[f"{name}.parquet"] = write_parquet(table, folder.path(f"{name}.parquet"))
+        if wrun is not None:
+            outputs["carry_forward.parquet"] = write_parquet_query(
+                con, "SELECT * FROM carry_outcomes ORDER BY side, setl_id", folder.path("carry_forward.parquet"))
         if screened is not None:
             outputs["flags.parquet"] = write_parquet(screened.flags, folder.path("flags.parquet"))
             write_json(screened.summary(spec.screen_options), folder.path("screen_summary.json"))
@@ -298,8 +343,55 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str, An
             folder.path("statements").mkdir(mode=0o700)
             write_statements(folder.path("statements"), folder.path(""), spec.lang, spec.pdf)
         folder.publish()
+    if wrun is not None:
+        summary["workspace"] = _record(con, wrun, run_id, inputs, spec_options, summary, code, out)
     summary["resources"] = summary_resources  # for the console only; summary.json holds no machine figures
+    summary["out"] = str(out)
     return summary, code, result
+
+
+DATA_OUTPUTS = ("summary.json", ".parquet")
+
+
+def _record(con: Any, wrun: Any, run_id: str, inputs: list[dict[str, Any]], spec_options: dict[str, Any],
+            summary: dict[str, Any], code: ExitCode, out: Path) -> dict[str, Any]:
+    """After publishing: keep the held rows for next month and record the run, in one transaction."""
+    from mediclear_cli.carryforward import write_files
+
+    ws = wrun.workspace
+    held_name, outcome_name = write_files(con, ws.held_dir, f"{wrun.seq:06d}")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    previous = wrun.previous
+    fields: dict[str, Any] = {
+        "run_id": run_id, "status": "done", "exit_code": int(code), "inputs": inputs, "options": spec_options,
+        "summary": summary, "out_dir": str(Path(out).resolve()), "manifest_sha256": sha256_file(out / "manifest.json"),
+        "held_file": f"held/{held_name}", "resolved_file": f"held/{outcome_name}",
+    }
+    info: dict[str, Any] = {"run": wrun.seq, "carried_from": wrun.carry.state_run}
+    if previous is not None and previous["run_id"] == run_id:
+        # Same inputs, options and carried-in state as the run standing for the month: a repeat. Its data
+        # outputs must come out identical (manifest times and statements' hash lines aside).
+        fields["repeat_of"] = previous["seq"]
+        info["repeat_of"] = previous["seq"]
+        info["reproduced"] = _same_outputs(previous, manifest)
+        if not info["reproduced"]:
+            fields["message"] = f"repeat of run {previous['seq']} but the data outputs differ"
+    elif previous is not None:
+        fields["supersedes"] = previous["seq"]
+        info["supersedes"] = previous["seq"]
+    with ws.connect() as wcon:
+        ws.finish_run(wcon, wrun.seq, fields)
+    return info
+
+
+def _same_outputs(previous: dict[str, Any], manifest: dict[str, Any]) -> bool | None:
+    try:
+        old = json.loads((Path(previous["out_dir"]) / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return None  # the earlier run's folder is gone: nothing to compare with
+    def data(m: dict[str, Any]) -> dict[str, str]:
+        return {e["file"]: e["sha256"] for e in m["outputs"] if e["file"].endswith(DATA_OUTPUTS)}
+    return data(old) == data(manifest)
 
 
 def verify_run(run_dir: Path, check_inputs: bool = True) -> list[str]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from mediclear_cli.errors import UsageError
 
@@ -17,11 +17,30 @@ class Period:
     month: int
 
     @classmethod
-    def parse(cls, text: str) -> Period:
+    def parse(cls, text: str, today: date | None = None) -> Period:
+        """`YYYY-MM`, or `previous` / `current` (the month before / of today, on this machine's clock — so a
+        cron job on the 3rd clears last month)."""
+        word = text.strip().lower()
+        if word in ("previous", "current"):
+            now = today or date.today()
+            here = cls(now.year, now.month)
+            return here.shift(-1) if word == "previous" else here
         match = _PERIOD.match(text.strip())
         if not match or not 1 <= int(match.group(2)) <= 12:
-            raise UsageError(f"--period {text!r}: expected YYYY-MM, e.g. 2026-10")
+            raise UsageError(f"--period {text!r}: expected YYYY-MM (e.g. 2026-10), previous or current")
         return cls(int(match.group(1)), int(match.group(2)))
+
+    @property
+    def ordinal(self) -> int:
+        return self.year * 12 + self.month - 1
+
+    def shift(self, months: int) -> Period:
+        n = self.ordinal + months
+        return Period(n // 12, n % 12 + 1)
+
+    def months_after(self, other: Period) -> int:
+        """How many months this period lies after `other` (the age of an item first held in `other`)."""
+        return self.ordinal - other.ordinal
 
     @property
     def label(self) -> str:

@@ -15,7 +15,7 @@ import duckdb
 import pyarrow.parquet as pq
 
 from mediclear_cli import engine, schema
-from mediclear_cli.engine import quote_ident
+from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
 from mediclear_cli.inputs import SideInput, load_side
 from mediclear_cli.periods import Period
@@ -27,6 +27,7 @@ MONEY_SUMMED = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "clr_amt")
 class ReconOptions:
     period: Period
     tolerance: Decimal = Decimal("0.00")
+    carry: Any = None  # workspace.CarryIn: held rows of earlier months to consider again (None: the run stands alone)
 
 
 @dataclass
@@ -37,6 +38,7 @@ class ReconResult:
     totals: list[dict[str, Any]] = field(default_factory=list)
     totals_balanced: bool = True
     scratch_bytes_max: int = 0  # the most the scratch database took on disk while reconciling
+    carried: dict[str, dict[str, int]] = field(default_factory=dict)  # per side: rows carried in, used, superseded
 
     @property
     def held_records(self) -> int:
@@ -89,6 +91,7 @@ def reconcile(
     sides = {"claims": load_side(con, "claims", claims), "ledger": load_side(con, "ledger", ledger)}
     result = ReconResult(options, sides)
     period = options.period
+    result.carried = _carry_in(con, options.carry)
     inputs = {
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
         for row in engine.run(con, "side_totals").fetchall()
@@ -103,7 +106,7 @@ def reconcile(
     for side in schema.SIDES:
         result.per_side[side] = {
             "input": inputs[side],
-            "footer_records": _footer_rows(sides[side]),
+            "footer_records": _footer_rows(sides[side]) + result.carried.get(side, {}).get("used", 0),
             "categories": {},
         }
     for row in engine.run(con, "recon_summary").fetchall():
@@ -135,6 +138,47 @@ def reconcile(
     return result
 
 
+CARRIED_COLUMNS = (*schema.CANONICAL, "source_file", "source_row")
+
+
+def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str, int]]:
+    """Add the rows held by earlier months (a workspace's 挂账) to both sides, marked `held_since`.
+
+    A carried row is superseded by a valid row of the same side and setl_id in this month's files (a
+    re-extract or correction: the new row takes its place and its history). Written-off items are not carried.
+    Tables made: carried (every carried row with `used`), late_keys (carried setl_ids, which may lie before
+    the window), key_since (the first month each carried setl_id was held)."""
+    con.execute("CREATE OR REPLACE TEMP TABLE late_keys (setl_id VARCHAR)")
+    if carry is None or carry.held_file is None:
+        return {}
+    con.execute("CREATE OR REPLACE TEMP TABLE writeoff_keys (side VARCHAR, setl_id VARCHAR)")
+    if carry.writeoff_keys:
+        con.executemany("INSERT INTO writeoff_keys VALUES (?, ?)", carry.writeoff_keys)
+    held = quote_literal(str(carry.held_file))
+    cols = ", ".join(quote_ident(c) for c in CARRIED_COLUMNS)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE carried AS SELECT h.side, h.first_period, {cols}, h.clr_amt, "  # noqa: S608 - identifiers and path quoted
+        "NOT EXISTS (SELECT 1 FROM claims f WHERE h.side = 'claims' AND f.reject_reason IS NULL "
+        "            AND f.setl_id = h.setl_id) "
+        "AND NOT EXISTS (SELECT 1 FROM ledger f WHERE h.side = 'ledger' AND f.reject_reason IS NULL "
+        "                AND f.setl_id = h.setl_id) AS used "
+        f"FROM read_parquet({held}) h ANTI JOIN writeoff_keys w ON w.side = h.side AND w.setl_id = h.setl_id"
+    )
+    counts: dict[str, dict[str, int]] = {}
+    for side in schema.SIDES:
+        table = quote_ident(side)
+        con.execute(f"ALTER TABLE {table} ADD COLUMN held_since VARCHAR")
+        con.execute(f"INSERT INTO {table} BY NAME SELECT {cols}, first_period AS held_since FROM carried "  # noqa: S608 - identifiers quoted
+                    "WHERE side = $side AND used", {"side": side})
+        rows = con.execute("SELECT count(*), count(*) FILTER (WHERE used) FROM carried WHERE side = $side",
+                           {"side": side}).fetchall()[0]
+        counts[side] = {"carried_in": int(rows[0]), "used": int(rows[1]), "superseded": int(rows[0] - rows[1])}
+    con.execute("INSERT INTO late_keys SELECT DISTINCT setl_id FROM carried")
+    con.execute("CREATE OR REPLACE TEMP TABLE key_since AS "
+                "SELECT setl_id, min(first_period) AS first_period FROM carried GROUP BY setl_id")
+    return counts
+
+
 def exceptions_sql(extras: list[str]) -> str:
     """Every non-matched row with side, category, reason, stmt_rslt and differing columns; personal data masked."""
     cols = ["side", "category", "reason", "detail", "stmt_rslt", "diff_columns", "source_file", "source_row"]
@@ -159,6 +203,8 @@ def exceptions_sql(extras: list[str]) -> str:
 
 def all_extras(result: ReconResult) -> list[str]:
     seen: dict[str, None] = {}
+    if result.carried:
+        seen["held_since"] = None  # the month a carried-in row was first held (NULL: new this month)
     for side in schema.SIDES:
         for extra in result.sides[side].extras:
             seen.setdefault(extra, None)

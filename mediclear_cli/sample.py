@@ -344,7 +344,7 @@ def _table(rec: dict[str, Any], rng: np.random.Generator, side: str) -> pa.Table
 
 
 def _inject(rng: np.random.Generator, rec: dict[str, Any], period: Period,
-            protected: np.ndarray) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray]]:
+            protected: np.ndarray) -> tuple[dict[str, Any], dict[str, Any], dict[str, np.ndarray], dict[str, Any]]:
     """Split the settlements into the claims and ledger sides, injecting every category; returns labels."""
     n = rec["seq"].size
     draw = rng.random(n)
@@ -383,13 +383,16 @@ def _inject(rng: np.random.Generator, rec: dict[str, Any], period: Period,
     claims_label[rl] = "claim_only"
     claims_keep = label != "ledger_only"
     ledger_keep = label != "claim_only"
+    # The rows a side never got this month; a multi-month sample delivers some of them in next month's files.
+    withheld = {"claims": {k: v[~claims_keep] for k, v in claims.items()},
+                "ledger": {k: v[~ledger_keep] for k, v in ledger.items()}}
     # duplicate: the ledger books the settlement twice.
     dup = np.flatnonzero(label == "duplicate")
     claims = {k: v[claims_keep] for k, v in claims.items()}
     claims_label = claims_label[claims_keep]
     ledger = {k: np.concatenate([v[ledger_keep], v[dup]]) for k, v in ledger.items()}
     ledger_label = np.concatenate([ledger_label[ledger_keep], label[dup]])
-    return claims, ledger, {"claims": claims_label, "ledger": ledger_label}
+    return claims, ledger, {"claims": claims_label, "ledger": ledger_label}, withheld
 
 
 def _noise(rng: np.random.Generator, table: pa.Table, labels: np.ndarray) -> pa.Table:
@@ -413,12 +416,19 @@ def _noise(rng: np.random.Generator, table: pa.Table, labels: np.ndarray) -> pa.
     return table.set_column(table.schema.get_field_index("insuplc_admdvs"), "insuplc_admdvs", pa.array(regions))
 
 
-def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, Any]:
-    """Write claims/, ledger/, regions.parquet, prepaid.parquet and labels.parquet into out_dir."""
+def generate(out_dir: Path, rows: int, period: Period, seed: int, id_base: int = 0,
+             late_share: float = 0.0) -> dict[str, Any]:
+    """Write claims/, ledger/, regions.parquet, prepaid.parquet and labels.parquet into out_dir.
+
+    id_base offsets the settlement numbers (months of one multi-month sample never share a setl_id);
+    late_share > 0 returns that share of each side's missing rows (claim_only's ledger rows, ledger_only's
+    claims rows) in info["late"], for the caller to deliver with next month's files."""
+    late: dict[str, list[pa.Table]] = {"claims": [], "ledger": []}
+    late_rng = np.random.default_rng([seed, 7])  # a separate stream: the month's own files do not change
     try:
         for sub in ("claims", "ledger"):
             (out_dir / sub).mkdir(parents=True, exist_ok=True)
-            for old in (out_dir / sub).glob("part-*.parquet"):
+            for old in [*(out_dir / sub).glob("part-*.parquet"), *(out_dir / sub).glob("late-from-*.parquet")]:
                 old.unlink()
     except OSError as exc:
         raise OutputError(f"{out_dir}: cannot create ({exc.strerror})") from None
@@ -434,9 +444,9 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
     chunks = max(1, -(-rows // CHUNK))
     for chunk in range(chunks):
         n = min(CHUNK, rows - chunk * CHUNK)
-        base = _settlements(rng, geo, period, chunk * CHUNK, n)
+        base = _settlements(rng, geo, period, id_base + chunk * CHUNK, n)
         rec = _with_reversals(rng, base, period)
-        rec, protected, patterns = _patterns(rng, rec, geo, period, 7 * 10**12 + chunk * CHUNK)
+        rec, protected, patterns = _patterns(rng, rec, geo, period, 7 * 10**12 + id_base + chunk * CHUNK)
         for rule, ids, partners in patterns:
             screen_out.write_table(pa.table({"rule": pa.array(np.full(ids.size, rule)), "setl_id": pa.array(ids),
                                              "partner": pa.array(partners)}, schema=screen_schema))
@@ -445,7 +455,12 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
         provs, amounts = np.unique(np.char.add(rec["insured"].astype("U2"), "0000"), return_inverse=True)
         for i, prov in enumerate(provs):
             clr_by_prov[prov] = clr_by_prov.get(prov, 0) + int((rec["fund"] + rec["acct"])[amounts == i].sum())
-        claims, ledger, labels = _inject(rng, rec, period, protected)
+        claims, ledger, labels, withheld = _inject(rng, rec, period, protected)
+        if late_share:
+            for side, side_rec in withheld.items():
+                keep = late_rng.random(side_rec["seq"].size) < late_share
+                if keep.any():
+                    late[side].append(_table({k: v[keep] for k, v in side_rec.items()}, late_rng, side))
         name = f"part-{chunk + 1:04d}.parquet"
         for side, side_rec in (("claims", claims), ("ledger", ledger)):
             table = _table(side_rec, rng, side)
@@ -475,4 +490,27 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int) -> dict[str, A
         out_dir / "prepaid.parquet",
     )
     return {"claims_rows": counts["claims"], "ledger_rows": counts["ledger"], "period": period.label,
-            "seed": seed, "window": [period.start, period.start + timedelta(days=0)]}
+            "seed": seed, "window": [period.start, period.start + timedelta(days=0)], "late": late}
+
+
+LATE_SHARE = 0.7  # of a month's one-sided settlements, the share whose partner arrives with next month's files
+
+
+def generate_months(out_dir: Path, rows: int, first: Period, months: int, seed: int) -> list[dict[str, Any]]:
+    """Consecutive months in out_dir/YYYY-MM/, for the workspace routine: each month's claims/ and ledger/ also
+    hold late-from-YYYY-MM.parquet, the previous month's settlements that reached one side only then."""
+    infos = []
+    pending: dict[str, list[pa.Table]] = {}
+    for i in range(months):
+        period = first.shift(i)
+        folder = out_dir / period.label
+        info = generate(folder, rows, period, seed + i, id_base=i * 10**11,
+                        late_share=LATE_SHARE if i < months - 1 else 0.0)
+        for side, tables in pending.items():
+            if tables:
+                pq.write_table(pa.concat_tables(tables, promote_options="permissive"),
+                               folder / side / f"late-from-{period.shift(-1).label}.parquet", compression="zstd")
+                info[f"{side}_late_rows"] = sum(t.num_rows for t in tables)
+        pending = info.pop("late")
+        infos.append(info)
+    return infos

@@ -1,0 +1,100 @@
+"""mediclear.toml: the options of `clear`, the workspace and paths, so that a crontab line stays short.
+
+    workspace = "/srv/mediclear/ws"        # used by clear, runs, show, held, close, reopen, writeoff
+    log_format = "json"                    # text | json
+    [clear]                                # any option of `mediclear clear`, spelt with _ or -
+    claims = ["/data/extracts/{period}/claims"]
+    ledger = ["/data/ledger/{period}"]
+    regions = "/data/regions.parquet"
+    level = "province"
+    memory_limit = "4GB"
+
+`{period}` (YYYY-MM) and `{yyyymm}` in claims, ledger, out, regions and prepaid are replaced by the month
+being cleared, so `mediclear clear --period previous` finds last month's files. Options given on the command
+line win over the file. The file is found through --config, else $MEDICLEAR_CONFIG, else ./mediclear.toml.
+Unknown keys are an error (exit 78): a misspelt option must not be silently ignored by a cron job.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mediclear_cli.errors import ConfigError
+from mediclear_cli.periods import Period
+
+CLEAR_KEYS = {
+    "claims", "ledger", "period", "out", "regions", "prepaid", "level", "settlement", "tolerance", "memory_limit",
+    "temp_dir", "excel_exceptions", "statements", "lang", "pdf", "screen", "readmit_days",
+    "duplicate_window_hours", "outlier_k", "outlier_min_group", "workspace",
+}
+LIST_KEYS = {"claims", "ledger"}
+WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff")
+TOP_KEYS = {"workspace", "log_format", "clear"}
+
+
+@dataclass
+class Settings:
+    source: Path | None = None
+    log_format: str | None = None
+    default_map: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def _find(explicit: Path | None) -> Path | None:
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("MEDICLEAR_CONFIG")
+    if env:
+        return Path(env)
+    here = Path("mediclear.toml")
+    return here if here.is_file() else None
+
+
+def load_config(explicit: Path | None) -> Settings:
+    path = _find(explicit)
+    if path is None:
+        return Settings()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML ({exc})") from None
+    unknown = set(data) - TOP_KEYS
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {', '.join(sorted(unknown))}; expected {', '.join(sorted(TOP_KEYS))}")
+    clear = data.get("clear", {})
+    if not isinstance(clear, dict):
+        raise ConfigError(f"{path}: [clear] must be a table of options")
+    options: dict[str, Any] = {}
+    for key, value in clear.items():
+        name = key.replace("-", "_")
+        if name not in CLEAR_KEYS:
+            raise ConfigError(f"{path}: [clear] {key}: not an option of mediclear clear")
+        if name in LIST_KEYS and isinstance(value, str):
+            value = [value]
+        options[name] = value
+    workspace = data.get("workspace")
+    if workspace is not None and not isinstance(workspace, str):
+        raise ConfigError(f"{path}: workspace must be a path (text)")
+    log_format = data.get("log_format")
+    if log_format is not None and log_format not in ("text", "json"):
+        raise ConfigError(f"{path}: log_format must be text or json")
+    if workspace:
+        options.setdefault("workspace", workspace)
+    default_map = {"clear": options}
+    for command in WORKSPACE_COMMANDS:
+        if workspace:
+            default_map[command] = {"workspace": workspace}
+    return Settings(path, log_format, default_map)
+
+
+def fill_period(paths: list[str], period: Period) -> list[str]:
+    """Replace {period} and {yyyymm} in paths by the month being cleared."""
+    return [p.replace("{period}", period.label).replace("{yyyymm}", f"{period.year:04d}{period.month:02d}")
+            for p in paths]

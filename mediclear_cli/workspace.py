@@ -1,0 +1,376 @@
+"""The workspace: months one after another (issue 4).
+
+A workspace is a folder holding
+
+    workspace.duckdb   every run (id, period, inputs with SHA-256, options, summary, exit code, output folder,
+                       manifest hash), period closes and reopens, write-offs — the store of record
+    mediclear.lock     the cron lock: an exclusive flock, released by the kernel when the holder dies, so a
+                       crashed run never leaves a stale lock
+    held/              per run, the rows still held after it (挂账, with full columns so a late partner can be
+                       matched) and the carried items it resolved — Parquet, written before the run is recorded
+    runs/              run folders, when `--out` is not given
+
+A run is recorded as `running` before it starts and finished in one transaction after its outputs are
+published; a run killed in between is marked `interrupted` by the next one (which holds the lock, so the
+killed run is certainly gone). Held files a killed run wrote but never recorded are removed then.
+
+Schema changes go through `MIGRATIONS`, applied in order and never by dropping data.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mediclear_cli.errors import ExitCode, MediclearError, UsageError
+from mediclear_cli.periods import Period
+
+
+class WorkspaceBusy(MediclearError):
+    exit_code = ExitCode.TEMP_FAIL
+
+
+class NotPermitted(MediclearError):
+    exit_code = ExitCode.NO_PERM
+
+
+MIGRATIONS: list[list[str]] = [
+    [  # 1: the first schema
+        "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
+        """CREATE TABLE runs (
+            seq INTEGER PRIMARY KEY, run_id VARCHAR, period VARCHAR, command VARCHAR, status VARCHAR,
+            exit_code INTEGER, started_at TIMESTAMP, finished_at TIMESTAMP, tool_version VARCHAR,
+            inputs JSON, options JSON, summary JSON, out_dir VARCHAR, manifest_sha256 VARCHAR,
+            carried_from INTEGER, repeat_of INTEGER, supersedes INTEGER, held_file VARCHAR,
+            resolved_file VARCHAR, message VARCHAR)""",
+        """CREATE TABLE period_events (
+            seq INTEGER PRIMARY KEY, period VARCHAR, action VARCHAR, by_person VARCHAR,
+            approved_by VARCHAR, reason VARCHAR, at_time TIMESTAMP, run_seq INTEGER)""",
+        """CREATE TABLE writeoffs (
+            seq INTEGER PRIMARY KEY, side VARCHAR, setl_id VARCHAR, first_period VARCHAR, records INTEGER,
+            clr_amt DECIMAL(18,2), reason VARCHAR, by_person VARCHAR, approved_by VARCHAR, at_time TIMESTAMP,
+            state_run INTEGER)""",
+    ],
+]
+
+DONE = ("done",)
+
+
+def _now() -> datetime:
+    """UTC, stored without a zone (DuckDB TIMESTAMP); shown with a Z."""
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def same_person(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
+
+
+@dataclass
+class CarryIn:
+    """What a run of `period` starts from: the held rows of the effective run of the latest earlier period,
+    less what has been written off since."""
+
+    state_run: int | None
+    held_file: Path | None
+    writeoff_keys: list[tuple[str, str]]
+    state_run_id: str | None = None
+    state_period: str | None = None
+
+
+@dataclass
+class WorkspaceRun:
+    """A run in progress: its number, what it carries in, and the run that stands for its month so far."""
+
+    workspace: Workspace
+    seq: int
+    carry: CarryIn
+    previous: dict[str, Any] | None
+
+
+class Workspace:
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+        self.db_path = self.root / "workspace.duckdb"
+        self.lock_path = self.root / "mediclear.lock"
+        self.held_dir = self.root / "held"
+        self.runs_dir = self.root / "runs"
+        self._lock_fd: int | None = None
+
+    # -- the lock ------------------------------------------------------------------------------------------
+    @contextmanager
+    def locked(self) -> Iterator[Workspace]:
+        """Hold the workspace for a run or a change; another holder means exit 75 at once (never wait)."""
+        try:
+            self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise MediclearError(f"{self.root}: cannot open the workspace ({exc.strerror})") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise WorkspaceBusy(f"{self.root}: another mediclear run holds the workspace; try again later") from None
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self._lock_fd = fd
+            yield self
+        finally:
+            self._lock_fd = None
+            os.close(fd)  # closing releases the flock
+
+    # -- the store -----------------------------------------------------------------------------------------
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.db_path.exists():
+            raise UsageError(f"{self.root}: no workspace here yet (it is created by the first clear)")
+        con = self._open(read_only)
+        try:
+            if not read_only:
+                self._migrate(con)
+            yield con
+        finally:
+            con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        import time
+
+        for attempt in range(50):  # a writer holds DuckDB's file lock only for moments
+            try:
+                return duckdb.connect(str(self.db_path), read_only=read_only)
+            except duckdb.IOException as exc:
+                if "lock" not in str(exc).lower() or attempt == 49:
+                    raise WorkspaceBusy(f"{self.db_path}: busy ({str(exc).splitlines()[0]})") from None
+                time.sleep(0.1)
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _migrate(con: duckdb.DuckDBPyConnection) -> None:
+        has_meta = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = 'meta' AND database_name = current_database()"
+        ).fetchall()[0][0]
+        version = 0
+        if has_meta:
+            rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
+            version = int(rows[0][0]) if rows else 0
+        if version > len(MIGRATIONS):
+            raise MediclearError(f"workspace schema {version} is newer than this mediclear ({len(MIGRATIONS)})")
+        for number in range(version, len(MIGRATIONS)):
+            con.execute("BEGIN TRANSACTION")
+            for statement in MIGRATIONS[number]:
+                con.execute(statement)
+            con.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', $v)", {"v": str(number + 1)})
+            con.execute("COMMIT")
+
+    # -- periods -------------------------------------------------------------------------------------------
+    @staticmethod
+    def is_closed(con: duckdb.DuckDBPyConnection, period: str) -> bool:
+        rows = con.execute("SELECT action FROM period_events WHERE period = $p ORDER BY seq DESC LIMIT 1",
+                           {"p": period}).fetchall()
+        return bool(rows) and rows[0][0] == "close"
+
+    @staticmethod
+    def effective_run(con: duckdb.DuckDBPyConnection, period: str) -> dict[str, Any] | None:
+        """The run that stands for a period: its latest completed clear."""
+        return _one(con, "SELECT * FROM runs WHERE period = $p AND command = 'clear' AND status = 'done' "
+                         "ORDER BY seq DESC LIMIT 1", {"p": period})
+
+    def close_period(self, period: str, by: str) -> dict[str, Any]:
+        if not by.strip():
+            raise UsageError("--by: who closes the period")
+        with self.locked(), self.connect() as con:
+            run = self.effective_run(con, period)
+            if run is None:
+                raise NotPermitted(f"{period} has no completed clear run in {self.root}; run it before closing")
+            if self.is_closed(con, period):
+                raise NotPermitted(f"{period} is already closed")
+            return self._event(con, period, "close", by, None, None, run["seq"])
+
+    def reopen_period(self, period: str, reason: str, by: str, approved_by: str) -> dict[str, Any]:
+        if not reason.strip():
+            raise UsageError("--reason: why the period is reopened")
+        if not by.strip() or not approved_by.strip() or same_person(by, approved_by):
+            raise NotPermitted("reopening needs two different people: --by and --approved-by (双审制)")
+        with self.locked(), self.connect() as con:
+            if not self.is_closed(con, period):
+                raise UsageError(f"{period} is not closed")
+            run = self.effective_run(con, period)
+            return self._event(con, period, "reopen", by, approved_by, reason, run["seq"] if run else None)
+
+    @staticmethod
+    def _event(con: duckdb.DuckDBPyConnection, period: str, action: str, by: str, approved: str | None,
+               reason: str | None, run_seq: int | None) -> dict[str, Any]:
+        seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM period_events").fetchall()[0][0]
+        con.execute("INSERT INTO period_events VALUES ($s, $p, $a, $b, $ap, $r, $t, $run)",
+                    {"s": seq, "p": period, "a": action, "b": by.strip(), "ap": approved.strip() if approved else None,
+                     "r": reason, "t": _now(), "run": run_seq})
+        return {"event": seq, "period": period, "action": action, "by": by.strip(), "approved_by": approved,
+                "reason": reason, "run": run_seq}
+
+    # -- runs ----------------------------------------------------------------------------------------------
+    def begin_run(self, con: duckdb.DuckDBPyConnection, period: Period, command: str) -> WorkspaceRun:
+        """Under the lock: tidy after killed runs, refuse closed or out-of-order periods, and record the run
+        as `running`. Returns its sequence number and what it carries in."""
+        self._tidy(con)
+        label = period.label
+        if self.is_closed(con, label):
+            raise NotPermitted(f"{label} is closed in {self.root}; reopen it (two people) before clearing it again")
+        later = con.execute("SELECT min(period) FROM runs WHERE command = 'clear' AND status = 'done' AND period > $p",
+                            {"p": label}).fetchall()[0][0]
+        if later is not None:
+            raise NotPermitted(f"{later} was already cleared on top of {label} in {self.root}; months are cleared in "
+                               "order, so a new run of an earlier month would leave the later one's carried items "
+                               "stale (see docs/decisions.md)")
+        carry = self.carry_in(con, period)
+        seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM runs").fetchall()[0][0]
+        from mediclear_cli import __version__
+
+        con.execute("INSERT INTO runs (seq, period, command, status, started_at, tool_version, carried_from) "
+                    "VALUES ($s, $p, $c, 'running', $t, $v, $cf)",
+                    {"s": seq, "p": label, "c": command, "t": _now(), "v": __version__, "cf": carry.state_run})
+        return WorkspaceRun(self, int(seq), carry, self.effective_run(con, label))
+
+    def carry_in(self, con: duckdb.DuckDBPyConnection, period: Period) -> CarryIn:
+        state = _one(con, "SELECT * FROM runs WHERE command = 'clear' AND status = 'done' AND period < $p "
+                          "ORDER BY period DESC, seq DESC LIMIT 1", {"p": period.label})
+        if state is None or not state["held_file"]:
+            return CarryIn(None, None, [])
+        keys = [(r[0], r[1]) for r in con.execute("SELECT side, setl_id FROM writeoffs ORDER BY seq").fetchall()]
+        return CarryIn(int(state["seq"]), self.root / state["held_file"], keys, state["run_id"], state["period"])
+
+    def finish_run(self, con: duckdb.DuckDBPyConnection, seq: int, fields: dict[str, Any]) -> None:
+        """Record the end of a run in one statement (one transaction)."""
+        fields = dict(fields) | {"finished_at": _now()}
+        for key in ("inputs", "options", "summary"):
+            if key in fields and fields[key] is not None and not isinstance(fields[key], str):
+                from mediclear_cli.writers import to_json
+
+                fields[key] = to_json(fields[key])
+        names = sorted(fields)
+        sets = ", ".join(f"{n} = ${n}" for n in names)
+        con.execute(f"UPDATE runs SET {sets} WHERE seq = $seq", fields | {"seq": seq})  # noqa: S608 - fixed names
+
+    def _tidy(self, con: duckdb.DuckDBPyConnection) -> None:
+        """Runs left `running` died (we hold the lock): mark them; remove held files no run records."""
+        con.execute("UPDATE runs SET status = 'interrupted', message = 'the process ended before the run was "
+                    "recorded (killed or crashed); nothing of it was recorded' WHERE status = 'running'")
+        known = {r[0] for r in con.execute("SELECT held_file FROM runs WHERE held_file IS NOT NULL UNION "
+                                           "SELECT resolved_file FROM runs WHERE resolved_file IS NOT NULL").fetchall()}
+        if self.held_dir.is_dir():
+            for path in self.held_dir.iterdir():
+                if f"held/{path.name}" not in known:
+                    path.unlink(missing_ok=True)
+
+    # -- reading -------------------------------------------------------------------------------------------
+    def runs(self, period: str | None = None) -> list[dict[str, Any]]:
+        with self.connect(read_only=True) as con:
+            cursor = con.execute(
+                "SELECT seq, run_id, period, command, status, exit_code, started_at, finished_at, out_dir, "
+                "repeat_of, supersedes, carried_from FROM runs WHERE $p IS NULL OR period = $p ORDER BY seq",
+                {"p": period})
+            names = [d[0] for d in cursor.description]
+            rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+            closed = {p for (p,) in con.execute("SELECT DISTINCT period FROM period_events").fetchall()
+                      if self.is_closed(con, p)}
+        for row in rows:
+            row["period_closed"] = row["period"] in closed
+        return rows
+
+    def show(self, ref: str) -> dict[str, Any]:
+        with self.connect(read_only=True) as con:
+            if ref.isdigit() and len(ref) < 8:
+                row = _one(con, "SELECT * FROM runs WHERE seq = $s", {"s": int(ref)})
+            else:
+                found = con.execute("SELECT seq FROM runs WHERE run_id LIKE $r || '%' ORDER BY seq DESC",
+                                    {"r": ref}).fetchall()
+                row = _one(con, "SELECT * FROM runs WHERE seq = $s", {"s": found[0][0]}) if found else None
+            if row is None:
+                raise UsageError(f"no run {ref!r} in {self.root}")
+            for key in ("inputs", "options", "summary"):
+                if row.get(key):
+                    row[key] = json.loads(row[key])
+            row["period_events"] = _all(con, "SELECT * FROM period_events WHERE period = $p ORDER BY seq",
+                                        {"p": row["period"]})
+        return row
+
+    def held(self, period: str | None = None, older_than: int | None = None) -> dict[str, Any]:
+        """The items held after the run standing for `period` (default: the latest cleared period), with ages."""
+        with self.connect(read_only=True) as con:
+            if period is None:
+                rows = con.execute("SELECT max(period) FROM runs WHERE command = 'clear' AND status = 'done'").fetchall()
+                period = rows[0][0]
+                if period is None:
+                    return {"period": None, "state_run": None, "items": []}
+            run = self.effective_run(con, period)
+            if run is None:
+                raise UsageError(f"{period} has no completed clear run in {self.root}")
+            if not run["held_file"]:
+                return {"period": period, "state_run": run["seq"], "items": []}
+            items = _all(con, f"""
+                SELECT h.side, h.setl_id, h.first_period, any_value(h.category) AS category,
+                       count(*) AS records, sum(h.clr_amt) AS clr_amt,
+                       min(strftime(h.setl_time, '%Y-%m')) AS settled_month,
+                       max(h.insuplc_admdvs) AS insuplc_admdvs, max(h.mdtrtarea_admvs) AS mdtrtarea_admvs,
+                       max(h.fixmedins_code) AS fixmedins_code
+                FROM read_parquet({_lit(self.root / run['held_file'])}) h
+                WHERE NOT EXISTS (SELECT 1 FROM writeoffs w WHERE w.side = h.side AND w.setl_id = h.setl_id)
+                GROUP BY ALL ORDER BY h.first_period, h.side, h.setl_id""")  # noqa: S608 - path quoted
+        here = Period.parse(period)
+        for item in items:
+            item["age_months"] = here.months_after(Period.parse(item["first_period"]))
+        if older_than is not None:
+            items = [i for i in items if i["age_months"] > older_than]
+        return {"period": period, "state_run": run["seq"], "items": items}
+
+    def write_off(self, side: str, setl_ids: list[str], reason: str, by: str, approved_by: str) -> dict[str, Any]:
+        """Write held items off (two people): they are no longer carried, and the record says who and why."""
+        if side not in ("claims", "ledger"):
+            raise UsageError("--side: claims or ledger")
+        if not reason.strip():
+            raise UsageError("--reason: why the items are written off")
+        if not by.strip() or not approved_by.strip() or same_person(by, approved_by):
+            raise NotPermitted("a write-off needs two different people: --by and --approved-by (双审制)")
+        with self.locked():
+            state = self.held()
+            held = {(i["side"], i["setl_id"]): i for i in state["items"]}
+            missing = [s for s in setl_ids if (side, s) not in held]
+            if missing:
+                raise UsageError(f"not held now on the {side} side: {', '.join(missing[:5])}")
+            with self.connect() as con:
+                con.execute("BEGIN TRANSACTION")
+                seq = con.execute("SELECT coalesce(max(seq), 0) FROM writeoffs").fetchall()[0][0]
+                for n, setl_id in enumerate(setl_ids, 1):
+                    item = held[(side, setl_id)]
+                    con.execute("INSERT INTO writeoffs VALUES ($s, $side, $id, $fp, $r, $amt, $why, $by, $ap, $t, $run)",
+                                {"s": seq + n, "side": side, "id": setl_id, "fp": item["first_period"],
+                                 "r": item["records"], "amt": item["clr_amt"], "why": reason.strip(),
+                                 "by": by.strip(), "ap": approved_by.strip(), "t": _now(),
+                                 "run": state["state_run"]})
+                con.execute("COMMIT")
+        return {"written_off": len(setl_ids), "side": side, "by": by.strip(), "approved_by": approved_by.strip()}
+
+
+def _lit(path: Path) -> str:
+    from mediclear_cli.engine import quote_literal
+
+    return quote_literal(str(path))
+
+
+def _all(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    cursor = con.execute(sql, params or None)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: dict[str, Any] | None = None) -> dict[str, Any] | None:
+    rows = _all(con, sql, params)
+    return rows[0] if rows else None
