@@ -45,7 +45,8 @@ TEXT = {
         "signoff": "签章", "prepared": "经办", "checked": "复核", "approved": "审批", "sign": "签名",
         "date": "日期", "none": "无", "no_prepaid": "预付金文件中无此单位", "internal": "本单位内部(不轧差)",
         "chart": "对方单位净额", "chart_index": "各单位轧差净额", "page_of": "清算单",
-        "receive_from": "收", "pay_to": "付",
+        "receive_from": "收", "pay_to": "付", "carry": "挂账结转", "carried_in": "上期结转",
+        "resolved": "本期解决(补清算)", "still_held": "仍挂账", "new_held": "本期新增", "held_after": "期末挂账",
     },
     "en": {
         "title": "Cross-region settlement clearing statement", "index": "Net positions of all units",
@@ -64,7 +65,8 @@ TEXT = {
         "no_prepaid": "no prepaid account for this unit in the prepaid file",
         "internal": "Internal to the unit (not netted)", "chart": "Net by counterparty",
         "chart_index": "Net position by unit", "page_of": "Statement", "receive_from": "receive",
-        "pay_to": "pay",
+        "pay_to": "pay", "carry": "Carried items (挂账)", "carried_in": "Carried in", "resolved": "Resolved (cleared late)",
+        "still_held": "Still held", "new_held": "New this month", "held_after": "Held at month end",
     },
 }
 CATEGORY_EN = {c: c.replace("_", " ") for c in schema.CATEGORIES}
@@ -312,6 +314,13 @@ def build(run_dir: Path, lang: str = "zh") -> dict[str, str]:
                  [f"<td>{t['total']}</td>", _money_td(sum((u["receivable"] for u in units), ZERO)),
                   _money_td(sum((u["payable"] for u in units), ZERO)), _money_td(total)])
     )
+    carry = summary.get("carry_forward")
+    if carry:
+        index += f"<h2>{t['carry']}</h2>" + _table(
+            [("", False), (t["records"], True), (t["amount"], True)],
+            [[f"<td>{_e(t[k])}</td>", f'<td class="money">{int(carry[k]["records"]):,}</td>',
+              _money_td(Decimal(carry[k]["clr_amt"]))]
+             for k in ("carried_in", "resolved", "still_held", "new_held", "held_after")])
     pages["index.html"] = _page(f"{t['index']} {ctx['period']}", index, lang)
     pages["all.html"] = _page(f"{t['title']} {ctx['period']}", "".join(sections), lang)
     return pages

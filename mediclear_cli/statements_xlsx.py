@@ -180,6 +180,14 @@ class _Book:
         self.wb.close()
 
 
+CARRY_HEADERS = {
+    "side_label": "来源", "setl_id": "结算ID", "first_period": "首次挂账期间", "settled_month": "结算月份",
+    "outcome_label": "本期结果", "outcome": "outcome", "carried_records": "结转笔数",
+    "carried_clr_amt": "结转金额", "matched_records": "补清算笔数", "cleared_clr_amt": "补清算金额",
+    "superseded_records": "被新数据替换笔数",
+}
+
+
 def _named(rows: list[dict[str, Any]], register: dict[str, str], *pairs: tuple[str, str]) -> list[dict[str, Any]]:
     for row in rows:
         for code_key, name_key in pairs:
@@ -225,6 +233,15 @@ def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: lis
         ("挂账笔数", summary["held_records"]),
         ("守恒校验", "通过" if summary["checks"]["conservation"] == "passed" else "未通过"),
     ]
+    carry = summary.get("carry_forward")
+    if carry:
+        info += [
+            ("上期结转挂账(笔/金额)", f"{carry['carried_in']['records']} / {carry['carried_in']['clr_amt']:,.2f}"),
+            ("本期解决(补清算)", f"{carry['resolved']['records']} / {carry['resolved']['clr_amt']:,.2f}"),
+            ("仍挂账(结转)", f"{carry['still_held']['records']} / {carry['still_held']['clr_amt']:,.2f}"),
+            ("本期新增挂账", f"{carry['new_held']['records']} / {carry['new_held']['clr_amt']:,.2f}"),
+            ("期末挂账合计", f"{carry['held_after']['records']} / {carry['held_after']['clr_amt']:,.2f}"),
+        ]
     for r, (label, value) in enumerate(info, start=2):
         ws.write_string(r, 0, label, book.bold)
         book.cell(ws, r, 1, value)
@@ -277,6 +294,20 @@ def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: lis
         note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见 exceptions.parquet "
                 f"(only the first {exception_rows} of {held} exceptions are listed; see exceptions.parquet)")
     book.table("差错", EXCEPTION_HEADERS, held_rows(), note=note)
+    if carry:
+        outcome_zh = {"matched_late": "本期补清算", "held": "仍挂账"}
+        reader_c = con.sql(f"SELECT * FROM carry_outcomes ORDER BY side, setl_id LIMIT {int(exception_rows)}"
+                           ).to_arrow_reader(50_000)
+
+        def carried_rows() -> Iterable[dict[str, Any]]:
+            for batch in reader_c:
+                for row in batch.to_pylist():
+                    row["side_label"] = schema.SIDE_LABELS[row["side"]]
+                    row["outcome_label"] = outcome_zh.get(row["outcome"], row["outcome"])
+                    yield row
+
+        book.table("挂账结转", CARRY_HEADERS, carried_rows(), totals=("carried_clr_amt", "cleared_clr_amt"),
+                   note="上期结转的挂账事项及本期结果；期末挂账见 mediclear held (items carried in and how they ended)")
     if flags is not None:
         rows = flags.to_pylist()
         for row in rows:

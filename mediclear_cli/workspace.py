@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from mediclear_cli.errors import ExitCode, MediclearError, UsageError
+from mediclear_cli.errors import ConfigError, ExitCode, MediclearError, UsageError
 from mediclear_cli.periods import Period
 
 
@@ -163,7 +163,8 @@ class Workspace:
             rows = con.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall()
             version = int(rows[0][0]) if rows else 0
         if version > len(MIGRATIONS):
-            raise MediclearError(f"workspace schema {version} is newer than this mediclear ({len(MIGRATIONS)})")
+            raise ConfigError(f"workspace schema {version} is newer than this mediclear knows ({len(MIGRATIONS)}); "
+                              "upgrade mediclear")
         for number in range(version, len(MIGRATIONS)):
             con.execute("BEGIN TRANSACTION")
             for statement in MIGRATIONS[number]:
@@ -213,7 +214,7 @@ class Workspace:
         con.execute("INSERT INTO period_events VALUES ($s, $p, $a, $b, $ap, $r, $t, $run)",
                     {"s": seq, "p": period, "a": action, "b": by.strip(), "ap": approved.strip() if approved else None,
                      "r": reason, "t": _now(), "run": run_seq})
-        return {"event": seq, "period": period, "action": action, "by": by.strip(), "approved_by": approved,
+        return {"event_seq": seq, "period": period, "action": action, "by": by.strip(), "approved_by": approved,
                 "reason": reason, "run": run_seq}
 
     # -- runs ----------------------------------------------------------------------------------------------
