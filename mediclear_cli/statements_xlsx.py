@@ -296,8 +296,8 @@ def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: lis
     book.table("差错", EXCEPTION_HEADERS, held_rows(), note=note)
     if carry:
         outcome_zh = {"matched_late": "本期补清算", "held": "仍挂账"}
-        reader_c = con.sql(f"SELECT * FROM carry_outcomes ORDER BY side, setl_id LIMIT {int(exception_rows)}"
-                           ).to_arrow_reader(50_000)
+        reader_c = con.sql("SELECT * FROM carry_outcomes ORDER BY side, setl_id LIMIT $n",
+                           params={"n": int(exception_rows)}).to_arrow_reader(50_000)
 
         def carried_rows() -> Iterable[dict[str, Any]]:
             for batch in reader_c:
