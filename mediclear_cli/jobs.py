@@ -373,7 +373,7 @@ def _record(con: Any, wrun: Any, run_id: str, inputs: list[dict[str, Any]], spec
         # outputs must come out identical (manifest times and statements' hash lines aside).
         fields["repeat_of"] = previous["seq"]
         info["repeat_of"] = previous["seq"]
-        info["reproduced"] = _same_outputs(previous, manifest)
+        info["reproduced"] = _same_outputs(wrun.previous_manifest, manifest)
         if not info["reproduced"]:
             fields["message"] = f"repeat of run {previous['seq']} but the data outputs differ"
     elif previous is not None:
@@ -384,13 +384,15 @@ def _record(con: Any, wrun: Any, run_id: str, inputs: list[dict[str, Any]], spec
     return info
 
 
-def _same_outputs(previous: dict[str, Any], manifest: dict[str, Any]) -> bool | None:
-    try:
-        old = json.loads((Path(previous["out_dir"]) / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError, TypeError):
-        return None  # the earlier run's folder is gone: nothing to compare with
+def _same_outputs(old: dict[str, Any] | None, manifest: dict[str, Any]) -> bool | None:
+    """Whether the data outputs (summary.json and the Parquet files) are byte-identical to the earlier run's;
+    None when the earlier run's folder no longer holds its recorded manifest (nothing to compare with)."""
+    if old is None:
+        return None
+
     def data(m: dict[str, Any]) -> dict[str, str]:
         return {e["file"]: e["sha256"] for e in m["outputs"] if e["file"].endswith(DATA_OUTPUTS)}
+
     return data(old) == data(manifest)
 
 

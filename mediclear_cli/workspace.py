@@ -94,6 +94,7 @@ class WorkspaceRun:
     seq: int
     carry: CarryIn
     previous: dict[str, Any] | None
+    previous_manifest: dict[str, Any] | None = None  # read before this run can overwrite the folder
 
 
 class Workspace:
@@ -238,7 +239,8 @@ class Workspace:
         con.execute("INSERT INTO runs (seq, period, command, status, started_at, tool_version, carried_from) "
                     "VALUES ($s, $p, $c, 'running', $t, $v, $cf)",
                     {"s": seq, "p": label, "c": command, "t": _now(), "v": __version__, "cf": carry.state_run})
-        return WorkspaceRun(self, int(seq), carry, self.effective_run(con, label))
+        previous = self.effective_run(con, label)
+        return WorkspaceRun(self, int(seq), carry, previous, _recorded_manifest(previous))
 
     def carry_in(self, con: duckdb.DuckDBPyConnection, period: Period) -> CarryIn:
         state = _one(con, "SELECT * FROM runs WHERE command = 'clear' AND status = 'done' AND period < $p "
@@ -358,6 +360,21 @@ class Workspace:
                                  "run": state["state_run"]})
                 con.execute("COMMIT")
         return {"written_off": len(setl_ids), "side": side, "by": by.strip(), "approved_by": approved_by.strip()}
+
+
+def _recorded_manifest(run: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The manifest of a recorded run, if its folder still holds the very manifest that was recorded."""
+    if run is None or not run.get("out_dir"):
+        return None
+    from mediclear_cli.writers import sha256_file
+
+    path = Path(run["out_dir"]) / "manifest.json"
+    try:
+        if sha256_file(path) != run["manifest_sha256"]:
+            return None
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
 
 
 def _lit(path: Path) -> str:

@@ -225,6 +225,17 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     for name in ("summary.json", "exceptions.parquet", "net_positions.parquet", "carry_forward.parquet"):
         assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
     assert verify_run(dirs[1]) == []
+    # a repeat into the same --out folder is compared with what the folder held before, not with itself
+    fixed = tmp_path / "fixed"
+    clear(ws, c, lg, "2026-10", 1, "--out", str(fixed))
+    lg_changed = write_rows(tmp_path / "l3.parquet", [row("A1"), row("B1", "50.00", "20.00", "5.00")])
+    assert summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]["supersedes"] == 3
+    repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
+    assert repeat["repeat_of"] == 4 and repeat["reproduced"] is True
+    (fixed / "manifest.json").write_text("{}", encoding="utf-8")  # the folder no longer holds what was recorded
+    repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
+    assert repeat["repeat_of"] == 5 and repeat["reproduced"] is None
+    clear(ws, c, lg, "2026-10", 1)
     # the repeat starts from the same carried-in state as the first: November sees B1 once, not twice
     nov = write_rows(tmp_path / "n.parquet", [row("N1", when="2026-11-05 10:00:00")])
     third = summary_of(clear(ws, nov, nov, "2026-11"))
