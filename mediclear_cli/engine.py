@@ -49,23 +49,50 @@ def load_sql(name: str) -> str:
     return _sql_dir().joinpath(f"{name}.sql").read_text(encoding="utf-8")
 
 
+BYTES_PER_ROW_IN_MEMORY = 1200  # measured: peak RSS of a clear ≈ 1.1 KB per input row (both sides counted)
+
+
 _SCRATCH: dict[int, Path] = {}  # id(connection) -> its scratch folder, while the session is open
 
 
-@contextmanager
-def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A private in-memory DuckDB database for one run, spilling into a scratch folder removed afterwards.
+def _limit_bytes(memory_limit: str) -> int:
+    """The memory limit in force for a session: the given one, else DuckDB's default (80% of RAM)."""
+    given = _bytes(memory_limit) if memory_limit else None
+    if given:
+        return given
+    try:
+        return int(os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") * 0.8)
+    except (ValueError, OSError):
+        return 2**30
 
-    DuckDB (2.0) evicts the blocks of in-memory tables to `temp_directory` when a month is larger than
-    `memory_limit`, so an in-memory database is as bounded as a database file, and saves writing every table
-    to disk when the month fits (measured: 1.3 s per million rows per side). The scratch folder lives under
-    `temp_directory` (default: the system temp folder, never the caller's working directory — a cron job's
-    cwd may be / or a read-only share) and is private to the user (0700).
+
+def fits_in_memory(rows: int | None, memory_limit: str = "") -> bool:
+    """Whether a month of `rows` input rows can run in an in-memory database: its estimated footprint is at
+    most half the memory limit. Unknown size: no."""
+    if rows is None:
+        return False
+    return rows * BYTES_PER_ROW_IN_MEMORY <= _limit_bytes(memory_limit or DEFAULT_MEMORY_LIMIT) // 2
+
+
+@contextmanager
+def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
+            in_memory: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A private DuckDB database for one run, in a scratch folder removed afterwards.
+
+    Two shapes, both bounded by `memory_limit` and spilling into the scratch folder:
+    - `in_memory`: tables live in memory (DuckDB 2.0 can evict their blocks to temp_directory). Faster — no
+      table is written to disk (1M rows per side: loading 2.3 s instead of 4.0 s a side) — and chosen when
+      the month fits comfortably (`fits_in_memory`).
+    - a database file: table blocks are evicted to it cleanly. Chosen for months near or above the limit: an
+      in-memory run of 10M rows per side under 1 GB failed ("failed to pin block") where the file-backed run
+      completed under 1.5 GB.
+    The scratch folder lives under `temp_directory` (default: the system temp folder, never the caller's
+    working directory — a cron job's cwd may be / or a read-only share) and is private to the user (0700).
     """
     base = temp_directory or DEFAULT_TEMP_DIR or tempfile.gettempdir()
     Path(base).mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix="mediclear-", dir=base))
-    con = duckdb.connect(":memory:")
+    con = duckdb.connect(":memory:" if in_memory else str(scratch / "run.duckdb"))
     _SCRATCH[id(con)] = scratch
     try:
         limit = memory_limit or DEFAULT_MEMORY_LIMIT
@@ -118,7 +145,7 @@ def scratch_dir(con: duckdb.DuckDBPyConnection) -> Path:
 
 
 def scratch_bytes(con: duckdb.DuckDBPyConnection) -> int:
-    """Bytes the run's spill files take on disk now (what did not fit in memory)."""
+    """Bytes the run's scratch database and spill files take on disk now (what did not fit in memory)."""
     folder = _SCRATCH.get(id(con))
     if folder is None or not folder.is_dir():
         return 0
@@ -131,7 +158,9 @@ def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int) -> dict[st
 
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    return {"memory_limit": limit, "peak_rss_bytes": int(peak_kib) * 1024,
+    path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
+    return {"memory_limit": limit, "database": "file" if path and path[0][0] else "memory",
+            "peak_rss_bytes": int(peak_kib) * 1024,
             "scratch_bytes_max": max(scratch_max, scratch_bytes(con))}
 
 

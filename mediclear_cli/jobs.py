@@ -187,9 +187,26 @@ def _prepare(
     return recon, inputs, run_id, spec_options
 
 
+def _input_rows(spec: JobSpec) -> int | None:
+    """The rows the inputs' Parquet footers declare (both sides), to size the run's database; None when a file
+    cannot be resolved or read here (the real read reports that properly)."""
+    import pyarrow.parquet as pq
+
+    try:
+        paths = resolve_paths(spec.claims, "claims") + resolve_paths(spec.ledger, "ledger")
+        return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+    except Exception:  # noqa: BLE001 - only a hint; any problem is reported by the real read
+        return None
+
+
+def _session(spec: JobSpec) -> Any:
+    return engine.session(spec.memory_limit, spec.temp_directory,
+                          in_memory=engine.fits_in_memory(_input_rows(spec), spec.memory_limit))
+
+
 def run_reconcile(spec: JobSpec, progress: Progress = _quiet) -> tuple[dict[str, Any], ExitCode]:
     """`mediclear reconcile`: summary.json, exceptions.parquet and manifest.json."""
-    with engine.session(spec.memory_limit, spec.temp_directory) as con:
+    with _session(spec) as con:
         return _reconcile_in(con, spec, progress)
 
 
@@ -239,7 +256,7 @@ def run_clear(
     if spec.workspace is None:
         if spec.out is None:
             raise UsageError("--out is required (or --workspace, which keeps run folders under runs/)")
-        with engine.session(spec.memory_limit, spec.temp_directory) as con:
+        with _session(spec) as con:
             return _clear_in(con, spec, progress, None)
     from mediclear_cli.workspace import Workspace
 
@@ -250,7 +267,7 @@ def run_clear(
             wrun = ws.begin_run(wcon, period, "clear")
         progress("workspace run", workspace_run=wrun.seq, carried_from=wrun.carry.state_run)
         try:
-            with engine.session(spec.memory_limit, spec.temp_directory) as con:
+            with _session(spec) as con:
                 summary, code, result = _clear_in(con, spec, progress, wrun)
         except BaseException as exc:
             from mediclear_cli.errors import MediclearError

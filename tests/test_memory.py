@@ -49,3 +49,15 @@ def test_a_tight_memory_limit_runs_fewer_threads_so_joins_can_spill():
         con.execute("SET threads = 3")
         assert engine.threads_for_limit(con) == 3  # never more than DuckDB chose
     assert engine._bytes("1.5 GiB") == 1536 * 2**20 and engine._bytes("4GB") == 4 * 10**9
+
+
+def test_a_month_runs_in_memory_only_when_it_fits_comfortably():
+    from mediclear_cli import engine
+
+    assert engine.fits_in_memory(10_000, "1GB")
+    assert not engine.fits_in_memory(20_000_000, "1GB")  # 10M rows per side: a database file
+    assert not engine.fits_in_memory(None, "64GB")  # unknown size: the safe shape
+    with engine.session("1GB", in_memory=True) as con:
+        assert engine.resource_report(con, 0)["database"] == "memory"
+    with engine.session("1GB") as con:
+        assert engine.resource_report(con, 0)["database"] == "file"
