@@ -313,7 +313,9 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
     if spec.screen:
         progress("screening")
         screened = screen_table(
-            con, "recon_rows", "side = 'ledger' AND category <> 'rejected' AND setl_time >= $start AND setl_time < $end",
+            con, "recon_rows", "side = 'ledger' AND category <> 'rejected' AND setl_time >= $start AND setl_time < $end"
+            # carried rows keep certno masked in the workspace, so they cannot be screened for "same person"
+            + (" AND held_since IS NULL" if recon.carried else ""),
             {"start": recon.options.period.start, "end": recon.options.period.end}, spec.screen_options, "ledger")
         summary["screen"] = {"flags": screened.flags.num_rows, "skipped": screened.skipped}
     register = {}

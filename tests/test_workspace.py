@@ -381,3 +381,16 @@ def test_schema_changes_are_migrated_without_losing_runs(tmp_path, monkeypatch):
     store.close()
     monkeypatch.setattr(workspace, "MIGRATIONS", workspace.MIGRATIONS[:1])
     assert "newer" in clear(ws, c, c, "2026-10", 78).stderr  # a newer workspace is refused, never guessed at
+
+
+def test_an_input_column_named_like_the_carry_marker_is_kept_apart_and_screens_run_beside_carry(tmp_path):
+    ws = tmp_path / "ws"
+    c = write_rows(tmp_path / "c.parquet", [row("A1", held_since="yes"), row("B1", held_since="no")])
+    lg = write_rows(tmp_path / "l.parquet", [row("A1")])
+    clear(ws, c, lg, "2026-10", 1, "--screen")
+    nov = write_rows(tmp_path / "n.parquet", [row("N1", when="2026-11-05 10:00:00", held_since="x")])
+    second = summary_of(clear(ws, nov, nov, "2026-11", 1, "--screen"))
+    assert second["carry_forward"]["still_held"]["records"] == 1 and "screen" in second
+    run = json.loads(cli(["show", "2", "--workspace", ws]).stdout)
+    exceptions = pq.read_table(Path(run["out_dir"]) / "exceptions.parquet").to_pylist()
+    assert [(e["setl_id"], e["held_since"], e["extra_held_since"]) for e in exceptions] == [("B1", "2026-10", None)]
