@@ -77,6 +77,7 @@ def main() -> None:
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--pandas-max", type=int, default=2_000_000, help="largest size the pandas script runs at")
     parser.add_argument("--datacompy-max", type=int, default=1_000_000, help="largest size datacompy runs at")
+    parser.add_argument("--diff-max", type=int, default=20_000_000, help="largest size mediclear diff runs at")
     parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
     args = parser.parse_args()
     work = args.data / "runs"
@@ -108,10 +109,11 @@ def main() -> None:
         }
         if have_pandas and rows <= args.pandas_max:
             jobs["pandas"] = [sys.executable, str(HERE / "baseline_pandas.py"), claims, ledger, str(work / "pandas")]
-        jobs["diff"] = [sys.executable, "-m", "mediclear_cli", "diff", claims, ledger, "--key", "setl_id",
-                        "--map", "insuplc_admdvs=insu_admdvs", "--map", "mdtrtarea_admvs=fix_blng_admdvs",
-                        "--map", "psn_cash_pay=cash_payamt", "--map", "oth_pay=othfund_pay",
-                        "--out", str(work / "diff")]
+        if rows <= args.diff_max:
+            jobs["diff"] = [sys.executable, "-m", "mediclear_cli", "diff", claims, ledger, "--key", "setl_id",
+                            "--map", "insuplc_admdvs=insu_admdvs", "--map", "mdtrtarea_admvs=fix_blng_admdvs",
+                            "--map", "psn_cash_pay=cash_payamt", "--map", "oth_pay=othfund_pay",
+                            "--out", str(work / "diff")]
         if have_datacompy and rows <= args.datacompy_max:
             jobs["datacompy"] = [sys.executable, str(HERE / "baseline_datacompy.py"), claims, ledger,
                                  str(work / "datacompy")]
