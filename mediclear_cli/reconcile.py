@@ -99,9 +99,10 @@ def reconcile(
     engine.run(con, "recon_counts", period_start=period.start, period_end=period.end)
     engine.run(con, "recon_pairs", tolerance=options.tolerance)
     engine.run(con, "recon_keys")
-    engine.run(con, "recon_rows", period_label=period.label)
+    con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
+    engine.run(con, "recon_rows")
     result.scratch_bytes_max = engine.scratch_bytes(con)
-    for table in ("claims", "ledger", "recon_counts", "recon_pairs", "recon_keys"):
+    for table in ("recon_counts", "recon_pairs"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
     for side in schema.SIDES:
         result.per_side[side] = {

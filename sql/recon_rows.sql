@@ -1,9 +1,12 @@
 -- recon_rows: every input row of both sides with its one category (contract §3), reason and stmt_rslt.
--- Binds: $period_label (text, e.g. '2026-10', used in the human detail of out_of_period rows).
--- Reads: claims, ledger, recon_keys.
+-- Binds: nothing (a view cannot); the period label for the human detail of out_of_period rows comes from
+--        the one-row table recon_period.
+-- Reads: claims, ledger, recon_keys, recon_period.
 -- Keeps: one output row per input row — the join to recon_keys is on a unique setl_id and only for valid
 --        rows, so it can neither drop nor repeat a row (checked afterwards by reconcile.check_accounting).
-CREATE OR REPLACE TEMP TABLE recon_rows AS
+--        A view, not a table: every consumer reads a filtered slice, and a month is not stored twice (at
+--        100M rows per side the copy alone filled the disk).
+CREATE OR REPLACE TEMP VIEW recon_rows AS
 WITH both_sides AS (
     SELECT 'claims' AS side, * FROM claims
     UNION ALL BY NAME
@@ -33,7 +36,7 @@ SELECT *,
        CASE category
            WHEN 'rejected' THEN 'column ' || reject_column
            WHEN 'duplicate' THEN 'setl_id has ' || claims_rows || ' claims row(s) and ' || ledger_rows || ' ledger row(s)'
-           WHEN 'out_of_period' THEN 'a row of this setl_id is outside ' || $period_label
+           WHEN 'out_of_period' THEN 'a row of this setl_id is outside ' || (SELECT label FROM recon_period)
            WHEN 'claim_only' THEN 'no ledger row with this setl_id'
            WHEN 'ledger_only' THEN 'no claims row with this setl_id'
            WHEN 'attr_mismatch' THEN 'differs: ' || array_to_string(diff_columns, ', ')

@@ -9,6 +9,7 @@ import shutil
 import pyarrow.parquet as pq
 import pytest
 
+from mediclear_cli import engine
 from mediclear_cli.periods import Period
 from mediclear_cli.sample import generate
 
@@ -30,7 +31,12 @@ def test_a_month_larger_than_the_memory_limit_spills_and_completes(tmp_path):
     assert "peak memory" in result.stderr and "scratch on disk" in result.stderr
     resources = json.loads((tmp_path / "tight" / "manifest.json").read_text(encoding="utf-8"))["resources"]
     assert resources["memory_limit"] == f"{LIMIT_MIB}.0 MiB"
-    assert resources["scratch_bytes_max"] > LIMIT_MIB * 2**20  # the month really did not fit in the limit
+    # the month did not fit: estimated in memory it is several times the limit, so the run used a database
+    # file and put data on disk
+    rows = sum(pq.ParquetFile(p).metadata.num_rows for side in ("claims", "ledger")
+               for p in (month / side).glob("*.parquet"))
+    assert rows * engine.BYTES_PER_ROW_IN_MEMORY > 4 * LIMIT_MIB * 2**20
+    assert resources["database"] == "file" and resources["scratch_bytes_max"] > 0
     assert resources["peak_rss_bytes"] > 0
     for name in ("net_positions.parquet", "pair_totals.parquet", "exceptions.parquet"):
         assert pq.read_table(tmp_path / "free" / name).equals(pq.read_table(tmp_path / "tight" / name)), name
@@ -38,8 +44,6 @@ def test_a_month_larger_than_the_memory_limit_spills_and_completes(tmp_path):
 
 
 def test_a_tight_memory_limit_runs_fewer_threads_so_joins_can_spill():
-    from mediclear_cli import engine
-
     with engine.session("250MiB") as con:
         con.execute("SET threads = 16")  # a machine that shows many cores
         assert engine.threads_for_limit(con) == 250 // engine.MIB_PER_THREAD
@@ -52,8 +56,6 @@ def test_a_tight_memory_limit_runs_fewer_threads_so_joins_can_spill():
 
 
 def test_a_month_runs_in_memory_only_when_it_fits_comfortably():
-    from mediclear_cli import engine
-
     assert engine.fits_in_memory(10_000, "1GB")
     assert not engine.fits_in_memory(20_000_000, "1GB")  # 10M rows per side: a database file
     assert not engine.fits_in_memory(None, "64GB")  # unknown size: the safe shape

@@ -283,9 +283,13 @@ def test_a_killed_run_leaves_the_workspace_consistent(tmp_path):
     ws = tmp_path / "ws"
     complete = subprocess.run(_cmd(ws, month, "2026-10"), capture_output=True)
     assert complete.returncode == 1
-    for delay in (0.3, 1.0, 1.8, 2.6):
-        proc = subprocess.Popen([*_cmd(ws, month, "2026-10"), "--tolerance", f"{delay:.2f}"],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for delay in (0.0, 0.2, 0.5, 1.0):
+        # kill once the run is recorded as running (its first log line after taking the lock), plus a delay
+        proc = subprocess.Popen([*_cmd(ws, month, "2026-10", "--log-format", "json"), "--tolerance", f"{delay:.2f}"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        for line in proc.stderr:
+            if '"workspace run"' in line:
+                break
         time.sleep(delay)
         proc.kill()
         proc.wait()
