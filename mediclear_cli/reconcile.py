@@ -86,7 +86,7 @@ def reconcile(
     ledger: list[str],
     options: ReconOptions,
 ) -> ReconResult:
-    """Load both sides into `con`, categorise every row into table `recon_rows`, and prove the identities."""
+    """Load both sides into `con`, categorise every row (the view `recon_rows`), and prove the identities."""
     engine.run(con, "macros")
     sides = {"claims": load_side(con, "claims", claims), "ledger": load_side(con, "ledger", ledger)}
     result = ReconResult(options, sides)

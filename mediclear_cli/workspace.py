@@ -74,6 +74,12 @@ def same_person(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
+def require_two_people(by: str, approved_by: str, action: str) -> None:
+    """双审制: an action that needs a named person and a different, named approver (exit 77 otherwise)."""
+    if not by.strip() or not approved_by.strip() or same_person(by, approved_by):
+        raise NotPermitted(f"{action} needs two different people: --by and --approved-by (双审制)")
+
+
 @dataclass
 class CarryIn:
     """What a run of `period` starts from: the held rows of the effective run of the latest earlier period,
@@ -200,8 +206,7 @@ class Workspace:
     def reopen_period(self, period: str, reason: str, by: str, approved_by: str) -> dict[str, Any]:
         if not reason.strip():
             raise UsageError("--reason: why the period is reopened")
-        if not by.strip() or not approved_by.strip() or same_person(by, approved_by):
-            raise NotPermitted("reopening needs two different people: --by and --approved-by (双审制)")
+        require_two_people(by, approved_by, "reopening")
         with self.locked(), self.connect() as con:
             if not self.is_closed(con, period):
                 raise UsageError(f"{period} is not closed")
@@ -340,8 +345,7 @@ class Workspace:
             raise UsageError("--side: claims or ledger")
         if not reason.strip():
             raise UsageError("--reason: why the items are written off")
-        if not by.strip() or not approved_by.strip() or same_person(by, approved_by):
-            raise NotPermitted("a write-off needs two different people: --by and --approved-by (双审制)")
+        require_two_people(by, approved_by, "a write-off")
         with self.locked():
             state = self.held()
             held = {(i["side"], i["setl_id"]): i for i in state["items"]}
