@@ -69,12 +69,17 @@ def note(message: str) -> None:
     err.print(message, markup=False, highlight=False)
 
 
+def _end_stage(now: float) -> None:
+    """Log how long the current stage took, if one is running."""
+    if _log["stage"] is not None and _log["stage_started"] is not None:
+        log("stage finished", duration_s=round(now - _log["stage_started"], 3))
+
+
 def _json_stage(stage: str, **fields: Any) -> None:
     now = time.monotonic()
     if fields.get("run_id"):
         _log["run_id"] = fields["run_id"]
-    if _log["stage"] is not None and _log["stage_started"] is not None:
-        log("stage finished", duration_s=round(now - _log["stage_started"], 3))
+    _end_stage(now)
     _log["stage"], _log["stage_started"] = stage, now
     log("stage started", counts=fields or None)
 
@@ -85,8 +90,7 @@ def stages(enabled: bool = True) -> Iterator[Any]:
     --log-format json."""
     if is_json():
         yield _json_stage
-        if _log["stage"] is not None and _log["stage_started"] is not None:
-            log("stage finished", duration_s=round(time.monotonic() - _log["stage_started"], 3))
+        _end_stage(time.monotonic())
         _log["stage"] = None
         return
     if not enabled or not err.is_terminal:

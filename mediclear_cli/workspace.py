@@ -62,9 +62,6 @@ MIGRATIONS: list[list[str]] = [
     ],
 ]
 
-DONE = ("done",)
-
-
 def _now() -> datetime:
     """UTC, stored without a zone (DuckDB TIMESTAMP); shown with a Z."""
     return datetime.now(timezone.utc).replace(tzinfo=None)
@@ -110,7 +107,6 @@ class Workspace:
         self.lock_path = self.root / "mediclear.lock"
         self.held_dir = self.root / "held"
         self.runs_dir = self.root / "runs"
-        self._lock_fd: int | None = None
 
     # -- the lock ------------------------------------------------------------------------------------------
     @contextmanager
@@ -129,10 +125,8 @@ class Workspace:
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
-            self._lock_fd = fd
             yield self
         finally:
-            self._lock_fd = None
             os.close(fd)  # closing releases the flock
 
     # -- the store -----------------------------------------------------------------------------------------
