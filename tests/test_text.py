@@ -49,3 +49,48 @@ def test_lower_case_x_in_id_numbers_is_upper_cased(tmp_path):
 
     load_side(con, "ledger", [str(path)])
     assert {r[0] for r in con.sql("SELECT certno FROM ledger").fetchall()} == {"11010519491231002X"}
+
+
+# A reference written from the contract's words, not from the SQL: full-width ASCII folds to ASCII, the
+# ideographic and no-break spaces become spaces, zero-width characters go, blanks at either end are trimmed,
+# and nothing left means NULL. Names are only trimmed.
+_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_NAME_BLANKS = " \t\r\n\u3000\u00a0"
+
+
+def _reference(text: str, fold: bool) -> str | None:
+    if fold:
+        chars = []
+        for ch in text:
+            if 0xFF01 <= ord(ch) <= 0xFF5E:
+                chars.append(chr(ord(ch) - 0xFEE0))
+            elif ch in "\u3000\u00a0":
+                chars.append(" ")
+            elif ch not in _ZERO_WIDTH:
+                chars.append(ch)
+        folded = "".join(chars)
+        out = folded.strip(" \t\r\n") if folded.isascii() else folded.strip(_NAME_BLANKS)
+    else:
+        out = text.strip(_NAME_BLANKS)
+    return out or None
+
+
+_ALPHABET = "aZ09-_.G ｘ５Ｇ\t\r\n\u3000\u00a0\u200b\ufeff李\x7f\x1f!~"
+
+
+@pytest.mark.parametrize("fold", [True, False], ids=["codes", "names"])
+def test_normalisation_equals_the_reference_for_any_text(fold):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from mediclear_cli.inputs import normalise_text_sql
+
+    con = duckdb.connect()
+    sql = "SELECT " + normalise_text_sql("$v", fold) + " AS n"
+
+    @settings(max_examples=400, deadline=None)
+    @given(st.text(alphabet=_ALPHABET, max_size=8))
+    def check(value):
+        assert con.execute(sql, {"v": value}).fetchall()[0][0] == _reference(value, fold), repr(value)
+
+    check()
