@@ -77,7 +77,26 @@ def check_accounting(result: ReconResult) -> list[str]:
             out = sum((c[money] for c in cats.values()), Decimal("0.00"))
             if out != total_in[money]:
                 failures.append(f"{side}: {money} in {total_in[money]} but {out} over categories")
+    failures.extend(_matched_sides_agree(result))
     return failures
+
+
+def _matched_sides_agree(result: ReconResult) -> list[str]:
+    """Matched is one row per side per id, each compared amount within the tolerance: so the two sides'
+    matched counts are equal and their matched money differs by at most tolerance x count — exactly equal at
+    the default tolerance of 0. Proved from the sums, independently of how the pairs were compared."""
+    if set(result.per_side) != set(schema.SIDES):
+        return []
+    empty = {"records": 0} | {m: Decimal("0.00") for m in MONEY_SUMMED}
+    claims, ledger = (result.per_side[s]["categories"].get("matched", empty) for s in schema.SIDES)
+    if claims["records"] != ledger["records"]:
+        return [f"matched: {claims['records']} claims rows but {ledger['records']} ledger rows"]
+    bound = result.options.tolerance * claims["records"]
+    return [
+        f"matched {money}: claims {claims[money]} and ledger {ledger[money]} differ by more than {bound}"
+        for money in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
+        if abs(claims[money] - ledger[money]) > bound
+    ]
 
 
 def reconcile(

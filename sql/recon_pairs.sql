@@ -1,23 +1,44 @@
--- recon_pairs: for every setl_id with exactly one valid row on each side and none outside the period, the
--- compared columns that differ (attributes, then money).
+-- recon_pairs: for every setl_id with exactly one valid row on each side and none outside the period whose
+-- two rows are not identical, the compared columns that differ (attributes, then money). A one-to-one id
+-- without a row here has identical compared columns: it is matched.
 -- Binds: $tolerance (DECIMAL(18,2)).
 -- Reads: claims, ledger, recon_counts.
 -- Keeps: a column is compared only where both rows hold a value; refd_setl_flag NULL means '0' (normal).
---        Both sides are first cut down to the one-to-one ids and the compared columns, so the join that
---        follows is narrow and spills in small pieces when a month is larger than memory.
+--        Two passes, so the join over every one-to-one id is narrow (setl_id and one 64-bit fingerprint of
+--        the compared columns: a tenth of the width, which is what lets a 100M-row month join in its disk):
+--        1. ids whose fingerprints differ; identical rows have identical fingerprints, so every pair with a
+--           difference is among them;
+--        2. for those ids only, the columns compared one by one, exactly, money with the tolerance.
+--        A pair that differs but whose fingerprints collide (odds about 1 in 2^64 per pair) would pass as
+--        identical; reconcile.check_accounting proves afterwards, exactly, that the matched money of the two
+--        sides agrees within the tolerance, so such a collision could not move money unnoticed.
 CREATE OR REPLACE TEMP TABLE recon_pairs AS
 WITH one AS (
     SELECT setl_id FROM recon_counts WHERE claims_rows = 1 AND ledger_rows = 1 AND NOT outside
+), cf AS (
+    SELECT setl_id,
+           hash(insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
+                clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
+                cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay) AS fingerprint
+    FROM claims SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
+), lf AS (
+    SELECT setl_id,
+           hash(insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
+                clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
+                cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay) AS fingerprint
+    FROM ledger SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
+), differ AS (
+    SELECT cf.setl_id FROM cf JOIN lf ON cf.setl_id = lf.setl_id WHERE cf.fingerprint <> lf.fingerprint
 ), c AS (
     SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
            clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
            cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay
-    FROM claims SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
+    FROM claims SEMI JOIN differ USING (setl_id) WHERE reject_reason IS NULL
 ), l AS (
     SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
            clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
            cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay
-    FROM ledger SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
+    FROM ledger SEMI JOIN differ USING (setl_id) WHERE reject_reason IS NULL
 )
     SELECT c.setl_id,
            list_filter([

@@ -230,3 +230,33 @@ def test_input_columns_named_like_derived_ones_are_carried_apart(month):
     reconcile(con, [str(paths[0])], [str(paths[1])], ReconOptions(OCT))
     got = con.sql("SELECT extra_category, extra_clr_amt, extra_Reason FROM recon_rows ORDER BY side").fetchall()
     assert got == [("mine", "x", None), (None, None, "r")]
+
+
+def test_a_fingerprint_collision_cannot_move_money_unnoticed(month, monkeypatch):
+    """recon_pairs compares 64-bit fingerprints first. Force every fingerprint equal — the worst collision —
+    and a pair with different amounts passes as identical; the exact check on matched money must stop it."""
+    from mediclear_cli import engine
+
+    real = engine.load_sql
+
+    def colliding(name):
+        text = real(name)
+        return text.replace("hash(insuplc_admdvs", "0 * hash(insuplc_admdvs") if name == "recon_pairs" else text
+
+    paths = month([row("A", medfee="100.01", psn_cash_pay=D("20.01")), row("B")], [row("A"), row("B")])
+    assert [r[2] for r in run(*paths)[1]] == ["amount_mismatch", "matched"] * 2
+    monkeypatch.setattr(engine, "load_sql", colliding)
+    try:
+        run(*paths)
+    except CheckFailed as exc:
+        assert "matched medfee_sumamt" in str(exc)
+    else:
+        raise AssertionError("a collision that hides a money difference must stop the run")
+
+
+def test_matched_money_may_differ_only_within_the_tolerance(month):
+    paths = month([row("A", medfee="100.01", psn_cash_pay=D("20.01"))], [row("A", psn_cash_pay=D("20.00"))])
+    result, _ = run(*paths, tolerance="0.01")
+    assert check_accounting(result) == []
+    result.options.tolerance = D("0.00")
+    assert any("matched medfee_sumamt" in f for f in check_accounting(result))
