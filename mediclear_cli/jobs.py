@@ -187,21 +187,26 @@ def _prepare(
     return recon, inputs, run_id, spec_options
 
 
-def _input_rows(spec: JobSpec) -> int | None:
-    """The rows the inputs' Parquet footers declare (both sides), to size the run's database; None when a file
-    cannot be resolved or read here (the real read reports that properly)."""
+def _footer_rows(*sides: tuple[str, list[str]]) -> int | None:
+    """The rows the inputs' Parquet footers declare (all sides), to size the run's database; None when a file
+    cannot be resolved or read here, or is not Parquet (the real read reports problems properly)."""
     import pyarrow.parquet as pq
 
     try:
-        paths = resolve_paths(spec.claims, "claims") + resolve_paths(spec.ledger, "ledger")
+        paths = [p for what, given in sides for p in resolve_paths(given, what)]
         return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
     except Exception:  # noqa: BLE001 - only a hint; any problem is reported by the real read
         return None
 
 
+def _sized_session(memory_limit: str, temp_directory: str, *sides: tuple[str, list[str]]) -> Any:
+    """A session whose database is in memory when the inputs fit (engine.fits_in_memory), else a file."""
+    return engine.session(memory_limit, temp_directory,
+                          in_memory=engine.fits_in_memory(_footer_rows(*sides), memory_limit))
+
+
 def _session(spec: JobSpec) -> Any:
-    return engine.session(spec.memory_limit, spec.temp_directory,
-                          in_memory=engine.fits_in_memory(_input_rows(spec), spec.memory_limit))
+    return _sized_session(spec.memory_limit, spec.temp_directory, ("claims", spec.claims), ("ledger", spec.ledger))
 
 
 def run_reconcile(spec: JobSpec, progress: Progress = _quiet) -> tuple[dict[str, Any], ExitCode]:
@@ -530,7 +535,7 @@ def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, opt
     side, paths = ("ledger", ledger) if ledger else ("claims", claims)
     window = Period.parse(period)
     files = resolve_paths(paths, side)
-    with engine.session(memory_limit, temp_directory) as con:
+    with _sized_session(memory_limit, temp_directory, (side, [str(p) for p in files])) as con:
         engine.run(con, "macros")
         load_side(con, side, [str(p) for p in files])
         result = screen_table(con, side, "reject_reason IS NULL AND setl_time >= $start AND setl_time < $end",
@@ -556,7 +561,7 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
     from mediclear_cli.diff import diff, load_table, samples
     from mediclear_cli.diff_reports import html_report, xlsx_report
 
-    with engine.session(memory_limit, temp_directory) as con:
+    with _sized_session(memory_limit, temp_directory, ("left", left), ("right", right)) as con:
         scratch = engine.scratch_dir(con)
         left_cols = load_table(con, "left", left, options.encoding, scratch)
         right_cols = load_table(con, "right", right, options.encoding, scratch)
