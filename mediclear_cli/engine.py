@@ -88,13 +88,18 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
       completed under 1.5 GB.
     The scratch folder lives under `temp_directory` (default: the system temp folder, never the caller's
     working directory — a cron job's cwd may be / or a read-only share) and is private to the user (0700).
+    The folder is flock-ed while the run lives; every session first removes the folders of killed runs
+    (`sweep_stale_scratch`), so a SIGKILL leaves no spill behind for longer than the next run.
     """
     base = temp_directory or DEFAULT_TEMP_DIR or tempfile.gettempdir()
     Path(base).mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix="mediclear-", dir=base))
-    con = duckdb.connect(":memory:" if in_memory else str(scratch / "run.duckdb"))
-    _SCRATCH[id(con)] = scratch
+    sweep_stale_scratch(Path(base))
+    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=base))
+    lock = _hold_scratch_lock(scratch)
+    con = None
     try:
+        con = duckdb.connect(":memory:" if in_memory else str(scratch / "run.duckdb"))
+        _SCRATCH[id(con)] = scratch
         limit = memory_limit or DEFAULT_MEMORY_LIMIT
         if limit:
             con.execute("SET memory_limit = $v", {"v": limit})
@@ -108,9 +113,64 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
             con.execute("SET threads = $v", {"v": threads})
         yield con
     finally:
-        _SCRATCH.pop(id(con), None)
-        con.close()
+        if con is not None:
+            _SCRATCH.pop(id(con), None)
+            con.close()
         shutil.rmtree(scratch, ignore_errors=True)
+        os.close(lock)
+
+
+SCRATCH_PREFIX = "mediclear-"
+SCRATCH_LOCK = "owner.lock"
+LOCKLESS_STALE_AFTER_S = 24 * 3600
+
+
+def _hold_scratch_lock(scratch: Path) -> int:
+    """Lock the scratch folder for this process's lifetime. The kernel drops an flock when its process dies,
+    so a folder whose lock can be taken belongs to a run that was killed."""
+    import fcntl
+
+    fd = os.open(scratch / SCRATCH_LOCK, os.O_CREAT | os.O_RDWR, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    return fd
+
+
+def sweep_stale_scratch(base: Path) -> list[Path]:
+    """Remove the scratch folders of runs that died without cleaning up (SIGKILL, power loss): a killed run
+    on a 100M-row month leaves tens of GB behind, and the next cron run would find the disk full. A folder
+    counts as stale when its lock can be taken (its owner is gone), or, lacking a lock file (killed between
+    creating the folder and the lock), when untouched for a day. Folders of live runs are never touched."""
+    import fcntl
+    import time
+
+    removed = []
+    try:
+        candidates = [p for p in base.glob(SCRATCH_PREFIX + "*") if p.is_dir() and not p.is_symlink()]
+    except OSError:
+        return removed
+    for folder in candidates:
+        try:
+            if folder.stat().st_uid != os.getuid():
+                continue
+            lock_path = folder / SCRATCH_LOCK
+            if lock_path.exists():
+                fd = os.open(lock_path, os.O_RDWR)
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    continue  # a live run
+                try:
+                    shutil.rmtree(folder, ignore_errors=True)
+                finally:
+                    os.close(fd)
+            elif time.time() - folder.stat().st_mtime > LOCKLESS_STALE_AFTER_S:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                continue
+            removed.append(folder)
+        except OSError:
+            continue
+    return removed
 
 
 MIB_PER_THREAD = 100

@@ -1,6 +1,6 @@
 """Kill at any point (issue 7, part 4): SIGKILL `mediclear clear` at seeded moments spread over a whole run.
 After every kill, --out holds either the previous complete run or the new complete run (its manifest
-verifies), never a partial file under a final name; the next run removes the stray temporary folders.
+verifies), never a partial file under a final name; the next run removes the stray temporary folders and the killed runs' scratch folders.
 MEDICLEAR_KILL_POINTS sets how many moments (default 100)."""
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ POINTS = int(os.environ.get("MEDICLEAR_KILL_POINTS", "100"))
 def test_sigkill_at_seeded_moments_never_leaves_a_partial_run(tmp_path):
     out = tmp_path / "runs" / "2026-10"
     base = [sys.executable, "-m", "mediclear_cli", "clear", "--claims", str(SAMPLE / "claims"),
-            "--ledger", str(SAMPLE / "ledger"), "--period", "2026-10", "--out", str(out)]
+            "--ledger", str(SAMPLE / "ledger"), "--period", "2026-10", "--out", str(out),
+            "--temp-dir", str(tmp_path / "scratch")]
     started = time.monotonic()
     first = subprocess.run(base, capture_output=True, cwd=tmp_path)
     duration = time.monotonic() - started
@@ -44,6 +45,7 @@ def test_sigkill_at_seeded_moments_never_leaves_a_partial_run(tmp_path):
     done = subprocess.run(base, capture_output=True, cwd=tmp_path)
     assert done.returncode == 1 and verify_run(out) == []
     assert sorted(p.name for p in out.parent.iterdir()) == ["2026-10"]  # stray temporaries cleaned
+    assert list((tmp_path / "scratch").iterdir()) == []  # so are the scratch folders of the killed runs
     # the moments really were spread over the run: some kills came before publishing, some after
     assert outcomes["previous"] > 0, outcomes
     print(f"{POINTS} kill points: {outcomes}")

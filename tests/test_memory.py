@@ -63,3 +63,37 @@ def test_a_month_runs_in_memory_only_when_it_fits_comfortably():
         assert engine.resource_report(con, 0)["database"] == "memory"
     with engine.session("1GB") as con:
         assert engine.resource_report(con, 0)["database"] == "file"
+
+
+def test_scratch_of_a_killed_run_is_swept_and_a_live_one_is_kept(tmp_path):
+    """A SIGKILLed run cannot remove its scratch folder (at 100M rows, tens of GB of spill); the next session
+    removes it. The folder of a run still alive (its flock held) is never touched."""
+    import fcntl
+    import os
+    import time
+
+    from mediclear_cli import engine
+
+    dead = tmp_path / "mediclear-dead"
+    (dead / "spill").mkdir(parents=True)
+    (dead / engine.SCRATCH_LOCK).touch()
+    (dead / "spill" / "block.tmp").write_bytes(b"x" * 1000)
+    live = tmp_path / "mediclear-live"
+    live.mkdir()
+    fd = os.open(live / engine.SCRATCH_LOCK, os.O_CREAT | os.O_RDWR)
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    young, old = tmp_path / "mediclear-young", tmp_path / "mediclear-old"
+    young.mkdir()
+    old.mkdir()
+    past = time.time() - engine.LOCKLESS_STALE_AFTER_S - 60
+    os.utime(old, (past, past))
+    other = tmp_path / "not-ours"
+    other.mkdir()
+    try:
+        with engine.session(temp_directory=str(tmp_path)) as con:
+            assert con.execute("SELECT 1").fetchall() == [(1,)]
+            assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("mediclear-")
+                          and p.name not in ("mediclear-live", "mediclear-young")) != []  # its own folder
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["mediclear-live", "mediclear-young", "not-ours"]
+    finally:
+        os.close(fd)
