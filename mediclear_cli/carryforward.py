@@ -39,7 +39,7 @@ def settle(con: duckdb.DuckDBPyConnection, recon: ReconResult) -> dict[str, Any]
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE held_out AS SELECT r.side, {first} AS first_period, r.category, r.reason, "  # noqa: S608 - identifiers quoted
         f"{cols}, mask_id(r.certno) AS certno, mask_name(r.psn_name) AS psn_name, r.clr_amt "
-        f"FROM recon_rows r {since} WHERE r.{HELD}",
+        f"FROM recon_held r {since} WHERE r.{HELD}",
         {"period": period},
     )
     block: dict[str, Any] = {"carried_from_period": None}
@@ -60,7 +60,7 @@ def settle(con: duckdb.DuckDBPyConnection, recon: ReconResult) -> dict[str, Any]
                    sum(clr_amt) AS carried_clr_amt, count(*) FILTER (WHERE NOT used) AS superseded_records
             FROM carried GROUP BY side, setl_id
         ), h AS (
-            SELECT side, setl_id, count(*) AS n FROM recon_rows WHERE category NOT IN ('matched', 'rejected')
+            SELECT side, setl_id, count(*) AS n FROM recon_held WHERE category <> 'rejected'
             GROUP BY side, setl_id
         ), m AS (
             SELECT side, setl_id, count(*) AS n, sum(clr_amt) AS clr_amt,

@@ -120,6 +120,8 @@ def reconcile(
     engine.run(con, "recon_keys")
     con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
     engine.run(con, "recon_rows")
+    engine.run(con, "recon_held")
+    engine.run(con, "recon_groups", period_start=period.start, period_end=period.end)
     result.scratch_bytes_max = engine.scratch_bytes(con)
     for table in ("recon_counts", "recon_pairs"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
@@ -141,8 +143,6 @@ def reconcile(
     cursor = engine.run(
         con,
         "recon_totals",
-        period_start=period.start,
-        period_end=period.end,
         by_insutype="insutype" in both,
         by_clr_type="clr_type" in both,
     )
@@ -216,7 +216,7 @@ def exceptions_sql(extras: list[str]) -> str:
         q = quote_ident(extra)
         select.append(f"mask_id(CAST({q} AS VARCHAR)) AS {q}" if schema.is_personal_extra(extra) else q)
     return (
-        f"SELECT {', '.join(select)} FROM recon_rows WHERE category <> 'matched' "  # noqa: S608 - identifiers quoted; no values
+        f"SELECT {', '.join(select)} FROM recon_held "  # noqa: S608 - identifiers quoted; no values
         "ORDER BY side, category, setl_id NULLS FIRST, source_file, source_row"
     )
 

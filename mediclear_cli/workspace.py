@@ -31,7 +31,7 @@ from typing import Any
 
 import duckdb
 
-from mediclear_cli.errors import ConfigError, ExitCode, MediclearError, UsageError
+from mediclear_cli.errors import ConfigError, ExitCode, MediclearError, OutputError, UsageError
 from mediclear_cli.periods import Period
 
 
@@ -116,7 +116,7 @@ class Workspace:
             self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
-            raise MediclearError(f"{self.root}: cannot open the workspace ({exc.strerror})") from None
+            raise OutputError(f"{self.root}: cannot open the workspace ({exc.strerror})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

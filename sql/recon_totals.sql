@@ -1,18 +1,18 @@
 -- recon_totals: the totals view the platform reconciles first (对总账, interface 3201), per insutype x
 -- clr_type, claims side beside ledger side, with whether each group balances.
--- Binds: $period_start, $period_end (TIMESTAMP), $by_insutype, $by_clr_type (BOOLEAN: group by the column
---        only when both sides carry it, otherwise every row falls in one group for that column).
--- Reads: recon_rows. Counts every non-rejected row whose setl_time is inside the window, as 3201 does.
+-- Binds: $by_insutype, $by_clr_type (BOOLEAN: group by the column only when both sides carry it,
+--        otherwise every row falls in one group for that column).
+-- Reads: recon_groups (its in_window is the period window the groups were made with). Counts every non-rejected row whose setl_time is inside the window, as 3201 does.
 WITH t AS (
     SELECT side,
            CASE WHEN $by_insutype THEN insutype END AS insutype,
            CASE WHEN $by_clr_type THEN clr_type END AS clr_type,
-           count(*) AS records,
+           CAST(sum(records) AS BIGINT) AS records,
            sum(medfee_sumamt) AS medfee_sumamt,
            sum(fund_pay_sumamt) AS fund_pay_sumamt,
            sum(acct_pay) AS acct_pay
-    FROM recon_rows
-    WHERE category <> 'rejected' AND setl_time >= $period_start AND setl_time < $period_end
+    FROM recon_groups
+    WHERE category <> 'rejected' AND in_window
     GROUP BY ALL
 ), c AS (SELECT * FROM t WHERE side = 'claims'), l AS (SELECT * FROM t WHERE side = 'ledger')
 SELECT coalesce(c.insutype, l.insutype) AS insutype,

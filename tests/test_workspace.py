@@ -211,6 +211,14 @@ def test_months_are_cleared_in_order(tmp_path):
     assert "in order" in clear(ws, old, old, "2026-10", 77).stderr
 
 
+def test_a_workspace_that_cannot_be_created_exits_73(tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the workspace's parent folder should be")
+    c = write_rows(tmp_path / "c.parquet", [row("A1")])
+    result = clear(blocker / "ws", c, c, "2026-10", 73)
+    assert "cannot open the workspace" in result.stderr and "Traceback" not in result.stderr
+
+
 # -- idempotency ------------------------------------------------------------------------------------------
 
 def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path):

@@ -1,0 +1,19 @@
+-- recon_groups: every row of recon_rows counted once, in groups fine enough that the per-category summary
+-- (recon_summary), the totals view (recon_totals) and the manifest's control totals (control_totals) are
+-- all sums over it — one pass over the month instead of three.
+-- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)).
+-- Reads: recon_rows.
+-- Keeps: counts and money sums are exact (BIGINT, DECIMAL); in_window is false, never NULL, for a row
+--        without a valid settlement time; setl_id_hash_sum is Σ of the first 60 bits of SHA-256(setl_id)
+--        (an empty id hashes as ''), so sums of it are the control totals' hash totals.
+CREATE OR REPLACE TEMP TABLE recon_groups AS
+SELECT side, category, insutype, clr_type,
+       coalesce(setl_time >= $period_start AND setl_time < $period_end, false) AS in_window,
+       count(*) AS records,
+       sum(medfee_sumamt) AS medfee_sumamt,
+       sum(fund_pay_sumamt) AS fund_pay_sumamt,
+       sum(acct_pay) AS acct_pay,
+       sum(clr_amt) AS clr_amt,
+       sum(CAST(('0x' || left(sha256(coalesce(setl_id, '')), 15)) AS BIGINT)::HUGEINT) AS setl_id_hash_sum
+FROM recon_rows
+GROUP BY ALL
