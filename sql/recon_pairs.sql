@@ -4,31 +4,20 @@
 -- Binds: $tolerance (DECIMAL(18,2)).
 -- Reads: claims, ledger, recon_counts.
 -- Keeps: a column is compared only where both rows hold a value; refd_setl_flag NULL means '0' (normal).
---        Two passes, so the join over every one-to-one id is narrow (setl_id and one 64-bit fingerprint of
---        the compared columns: a tenth of the width, which is what lets a 100M-row month join in its disk):
---        1. ids whose fingerprints differ; identical rows have identical fingerprints, so every pair with a
---           difference is among them;
---        2. for those ids only, the columns compared one by one, exactly, money with the tolerance.
+--        Two steps, so no join over every one-to-one id carries the compared columns (their width is what
+--        spilled a 100M-row month out of its disk):
+--        1. recon_counts, in the pass that counts rows per id, takes a 64-bit fingerprint of the compared
+--           columns on each side; identical rows have identical fingerprints, so every pair with a
+--           difference is among the ids whose fingerprints differ;
+--        2. for those ids only (1% of a generated month), the columns are compared one by one, exactly,
+--           money with the tolerance.
 --        A pair that differs but whose fingerprints collide (odds about 1 in 2^64 per pair) would pass as
 --        identical; reconcile.check_accounting proves afterwards, exactly, that the matched money of the two
 --        sides agrees within the tolerance, so such a collision could not move money unnoticed.
 CREATE OR REPLACE TEMP TABLE recon_pairs AS
-WITH one AS (
-    SELECT setl_id FROM recon_counts WHERE claims_rows = 1 AND ledger_rows = 1 AND NOT outside
-), cf AS (
-    SELECT setl_id,
-           hash(insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
-                clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
-                cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay) AS fingerprint
-    FROM claims SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
-), lf AS (
-    SELECT setl_id,
-           hash(insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
-                clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
-                cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay) AS fingerprint
-    FROM ledger SEMI JOIN one USING (setl_id) WHERE reject_reason IS NULL
-), differ AS (
-    SELECT cf.setl_id FROM cf JOIN lf ON cf.setl_id = lf.setl_id WHERE cf.fingerprint <> lf.fingerprint
+WITH differ AS (
+    SELECT setl_id FROM recon_counts
+    WHERE claims_rows = 1 AND ledger_rows = 1 AND NOT outside AND fingerprints_differ
 ), c AS (
     SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
            clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,

@@ -233,7 +233,7 @@ def test_input_columns_named_like_derived_ones_are_carried_apart(month):
 
 
 def test_a_fingerprint_collision_cannot_move_money_unnoticed(month, monkeypatch):
-    """recon_pairs compares 64-bit fingerprints first. Force every fingerprint equal — the worst collision —
+    """recon_counts takes 64-bit fingerprints and recon_pairs compares columns only where they differ. Force every fingerprint equal — the worst collision —
     and a pair with different amounts passes as identical; the exact check on matched money must stop it."""
     from mediclear_cli import engine
 
@@ -241,7 +241,7 @@ def test_a_fingerprint_collision_cannot_move_money_unnoticed(month, monkeypatch)
 
     def colliding(name):
         text = real(name)
-        return text.replace("hash(insuplc_admdvs", "0 * hash(insuplc_admdvs") if name == "recon_pairs" else text
+        return text.replace("any_value(hash(", "any_value(0 * hash(") if name == "recon_counts" else text
 
     paths = month([row("A", medfee="100.01", psn_cash_pay=D("20.01")), row("B")], [row("A"), row("B")])
     assert [r[2] for r in run(*paths)[1]] == ["amount_mismatch", "matched"] * 2
