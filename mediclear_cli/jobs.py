@@ -27,6 +27,7 @@ from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, exceptions_sql, reconcile
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, ScreenResult, screen_table
+from mediclear_cli.statements_xlsx import PendingStatement, write_statement
 from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
 
 Progress = Callable[..., None]  # progress(stage, **counts): a stage begins (counts for the structured log)
@@ -298,6 +299,13 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
         if out is None:
             out = wrun.workspace.runs_dir / recon.options.period.label / f"{wrun.seq:04d}-{run_id}"
     assert out is not None
+    exc_sql = exceptions_sql(all_extras(recon))
+    pending = None
+    if PendingStatement.fits(spec.excel_exception_rows):
+        # The Excel 差错 sheet fills in a worker thread while DuckDB nets and writes Parquet. If the run
+        # fails first, the worker only ever wrote into memory: nothing to undo.
+        pending = PendingStatement.start(con, exc_sql, recon.held_records, spec.excel_exception_rows,
+                                         carry=wrun is not None, flags=spec.screen)
     progress("netting")
     result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
     summary = _base_summary("clear", recon, run_id)
@@ -330,7 +338,6 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
     progress("writing outputs")
     with RunFolder(out) as folder:
         outputs: dict[str, int | None] = {}
-        exc_sql = exceptions_sql(all_extras(recon))
         outputs["exceptions.parquet"] = write_parquet_query(con, exc_sql, folder.path("exceptions.parquet"))
         for name, table in (
             ("pair_totals", result.pair_totals),
@@ -349,10 +356,12 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
             write_json(screened.summary(spec.screen_options), folder.path("screen_summary.json"))
             outputs["screen_summary.json"] = None
         progress("writing the Excel statement")
-        from mediclear_cli.statements_xlsx import write_statement
-
-        write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register,
-                        spec.excel_exception_rows, screened.flags if screened is not None else None)
+        flags = screened.flags if screened is not None else None
+        if pending is not None:
+            pending.finish(folder.path("statements.xlsx"), summary, result, recon.totals, register, flags)
+        else:
+            write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register,
+                            spec.excel_exception_rows, flags)
         outputs["statements.xlsx"] = None
         write_json(summary, folder.path("summary.json"))
         outputs["summary.json"] = None

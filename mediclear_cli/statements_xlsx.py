@@ -4,6 +4,8 @@ frozen header rows, one sheet each for 汇总, 净额, 分账, 明细, 划款, �
 Amounts are written from exact decimals with a two-decimal format; Excel keeps them exactly to the cent
 below 90 trillion yuan. The workbook's creation time is fixed so reruns give byte-identical files. The
 exceptions sheet holds at most `EXCEPTION_ROWS` rows; beyond that it says so and points to the Parquet file.
+`clear` fills that sheet in a worker thread while DuckDB nets (`PendingStatement`); the cells are the same as
+`write_statement`'s, which streams and is used for books too large to hold in memory.
 """
 
 from __future__ import annotations
@@ -153,9 +155,10 @@ class _Book:
         else:
             ws.write_string(r, c, str(value))
 
-    def table(self, name: str, headers: dict[str, str], rows: Iterable[dict[str, Any]],
+    def table(self, sheet: Any, headers: dict[str, str], rows: Iterable[dict[str, Any]],
               totals: tuple[str, ...] = (), note: str | None = None) -> int:
-        ws = self.wb.add_worksheet(name)
+        """Fill `sheet` (a worksheet made by `sheets`, or a name to add one now) with a header row and `rows`."""
+        ws = self.wb.add_worksheet(sheet) if isinstance(sheet, str) else sheet
         keys = list(headers)
         for c, key in enumerate(keys):
             ws.write_string(0, c, headers[key], self.head)
@@ -199,6 +202,47 @@ def _named(rows: list[dict[str, Any]], register: dict[str, str], *pairs: tuple[s
     return rows
 
 
+def _sheet_names(carry: bool, flags: bool) -> list[str]:
+    return ["汇总", "净额", "分账", "明细", "划款", "对总账", "差错"] + (["挂账结转"] if carry else []) + (
+        ["稽核"] if flags else [])
+
+
+def _exception_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    for batch in batches:
+        for row in batch.to_pylist():
+            row["category_label"] = schema.CATEGORY_LABELS_ZH.get(row["category"], "")
+            yield row
+
+
+OUTCOME_ZH = {"matched_late": "本期补清算", "held": "仍挂账"}
+
+
+def _carried_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    for batch in batches:
+        for row in batch.to_pylist():
+            row["side_label"] = schema.SIDE_LABELS[row["side"]]
+            row["outcome_label"] = OUTCOME_ZH.get(row["outcome"], row["outcome"])
+            yield row
+
+
+def _carried_query(con: duckdb.DuckDBPyConnection, limit: int) -> duckdb.DuckDBPyRelation:
+    return con.sql("SELECT * FROM carry_outcomes ORDER BY side, setl_id LIMIT $n", params={"n": int(limit)})
+
+
+def _fill_held(book: _Book, sheets: dict[str, Any], held: int, exception_rows: int, exceptions: Iterable[Any],
+               carried: Iterable[Any] | None) -> None:
+    """The 差错 sheet (and 挂账结转): the bulk of the workbook's cells."""
+    note = None
+    if held > exception_rows:
+        note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见 exceptions.parquet "
+                f"(only the first {exception_rows} of {held} exceptions are listed; see exceptions.parquet)")
+    book.table(sheets["差错"], EXCEPTION_HEADERS, _exception_rows(exceptions), note=note)
+    if carried is not None:
+        book.table(sheets["挂账结转"], CARRY_HEADERS, _carried_rows(carried),
+                   totals=("carried_clr_amt", "cleared_clr_amt"),
+                   note="上期结转的挂账事项及本期结果；期末挂账见 mediclear held (items carried in and how they ended)")
+
+
 def write_statement(
     path: Path,
     summary: dict[str, Any],
@@ -210,16 +254,63 @@ def write_statement(
     exception_rows: int = EXCEPTION_ROWS,
     flags: Any = None,
 ) -> None:
+    """Write the workbook in one go, streaming the exceptions from DuckDB (any size; see `PendingStatement`
+    for the faster way when the book is of modest size)."""
     exception_rows = max(0, min(exception_rows, SHEET_LIMIT))
+    carry = bool(summary.get("carry_forward"))
     with output_file(path) as handle:
-        _write_book(handle, summary, clearing, totals, con, exceptions_sql, register, exception_rows, flags)
+        book = _Book(handle, large=exception_rows > STREAM_ABOVE or len(clearing.pair_totals) > STREAM_ABOVE)
+        sheets = {name: book.wb.add_worksheet(name) for name in _sheet_names(carry, flags is not None)}
+        exceptions = con.sql(exceptions_sql + f" LIMIT {int(exception_rows)}").to_arrow_reader(50_000)
+        carried = _carried_query(con, exception_rows).to_arrow_reader(50_000) if carry else None
+        _fill_held(book, sheets, summary["held_records"], exception_rows, exceptions, carried)
+        _fill_summary(book, sheets, summary, clearing, totals, register, flags)
+        book.close()
 
 
-def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: list[dict[str, Any]],
-                con: duckdb.DuckDBPyConnection, exceptions_sql: str, register: dict[str, str],
-                exception_rows: int, flags: Any) -> None:
-    book = _Book(handle, large=exception_rows > STREAM_ABOVE or len(clearing.pair_totals) > STREAM_ABOVE)
-    ws = book.wb.add_worksheet("汇总")
+class PendingStatement:
+    """statements.xlsx in two steps, so its largest part overlaps the netting: `start` fetches the rows of
+    the 差错 and 挂账结转 sheets (a few MB) and fills those sheets in a worker thread — pure Python that
+    touches no DuckDB connection — while the caller nets and writes Parquet; `finish` waits for it, fills
+    the summary sheets and writes the file. About 1 s of 1M- and 10M-row runs. For a book too large to hold
+    in memory (`fits`), use `write_statement`, which streams."""
+
+    def __init__(self, book: _Book, buffer: Any, sheets: dict[str, Any], future: Any) -> None:
+        self.book, self.buffer, self.sheets, self.future = book, buffer, sheets, future
+
+    @staticmethod
+    def fits(exception_rows: int) -> bool:
+        return max(0, min(exception_rows, SHEET_LIMIT)) <= STREAM_ABOVE
+
+    @classmethod
+    def start(cls, con: duckdb.DuckDBPyConnection, exceptions_sql: str, held: int, exception_rows: int,
+              carry: bool, flags: bool) -> PendingStatement:
+        import io
+        from concurrent.futures import ThreadPoolExecutor
+
+        exception_rows = max(0, min(exception_rows, SHEET_LIMIT))
+        exceptions = con.sql(exceptions_sql + f" LIMIT {int(exception_rows)}").to_arrow_table()
+        carried = _carried_query(con, exception_rows).to_arrow_table() if carry else None
+        buffer = io.BytesIO()
+        book = _Book(buffer, large=False)
+        sheets = {name: book.wb.add_worksheet(name) for name in _sheet_names(carry, flags)}
+        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx")
+        future = executor.submit(_fill_held, book, sheets, held, exception_rows, exceptions.to_batches(),
+                                 None if carried is None else carried.to_batches())
+        executor.shutdown(wait=False)  # the one task still runs; no other is accepted
+        return cls(book, buffer, sheets, future)
+
+    def finish(self, path: Path, summary: dict[str, Any], clearing: Any, totals: list[dict[str, Any]],
+               register: dict[str, str], flags: Any = None) -> None:
+        self.future.result()  # the worker's exception, if any, is raised here
+        _fill_summary(self.book, self.sheets, summary, clearing, totals, register, flags)
+        self.book.close()
+        with output_file(path) as handle:
+            handle.write(self.buffer.getvalue())
+
+def _fill_summary(book: _Book, sheets: dict[str, Any], summary: dict[str, Any], clearing: Any,
+                  totals: list[dict[str, Any]], register: dict[str, str], flags: Any) -> None:
+    ws = sheets["汇总"]
     ws.set_column(0, 0, 28)
     ws.set_column(1, 8, 18)
     ws.write_string(0, 0, f"异地就医直接结算清算单  {summary['period']}", book.title)
@@ -271,50 +362,21 @@ def _write_book(handle: Any, summary: dict[str, Any], clearing: Any, totals: lis
 
     nets = _named(clearing.net_positions.to_pylist(), register, ("unit", "unit_name"))
     net_headers = {k: v for k, v in NET_HEADERS.items() if k in nets[0] or k == "unit_name"} if nets else NET_HEADERS
-    book.table("净额", net_headers, nets, totals=("receivable", "payable", "net"))
+    book.table(sheets["净额"], net_headers, nets, totals=("receivable", "payable", "net"))
     split = _named(clearing.fund_split.to_pylist(), register, ("unit", "unit_name"))
     for row in split:
         row["fund_label"] = schema.FUND_LABELS_ZH.get(row["fund"], row["fund"])
-    book.table("分账", SPLIT_HEADERS, split, totals=("receivable", "payable", "net"))
+    book.table(sheets["分账"], SPLIT_HEADERS, split, totals=("receivable", "payable", "net"))
     pairs = _named(clearing.pair_totals.to_pylist(), register, ("insured_unit", "insured_name"),
                    ("care_unit", "care_name"))
-    book.table("明细", PAIR_HEADERS, pairs, totals=("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "clr_amt"))
+    book.table(sheets["明细"], PAIR_HEADERS, pairs, totals=("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "clr_amt"))
     transfers = _named(clearing.transfers.to_pylist(), register, ("payer", "payer_name"), ("payee", "payee_name"))
     t_headers = {k: v for k, v in TRANSFER_HEADERS.items() if not k.startswith("gross") or
                  clearing.options.settlement == "bilateral"}
-    book.table("划款", t_headers, transfers, totals=("amount",))
-    book.table("对总账", TOTALS_HEADERS, totals)
-    held = summary["held_records"]
-    reader = con.sql(exceptions_sql + f" LIMIT {int(exception_rows)}").to_arrow_reader(50_000)
-
-    def held_rows() -> Iterable[dict[str, Any]]:
-        for batch in reader:
-            for row in batch.to_pylist():
-                row["category_label"] = schema.CATEGORY_LABELS_ZH.get(row["category"], "")
-                yield row
-
-    note = None
-    if held > exception_rows:
-        note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见 exceptions.parquet "
-                f"(only the first {exception_rows} of {held} exceptions are listed; see exceptions.parquet)")
-    book.table("差错", EXCEPTION_HEADERS, held_rows(), note=note)
-    if carry:
-        outcome_zh = {"matched_late": "本期补清算", "held": "仍挂账"}
-        reader_c = con.sql("SELECT * FROM carry_outcomes ORDER BY side, setl_id LIMIT $n",
-                           params={"n": int(exception_rows)}).to_arrow_reader(50_000)
-
-        def carried_rows() -> Iterable[dict[str, Any]]:
-            for batch in reader_c:
-                for row in batch.to_pylist():
-                    row["side_label"] = schema.SIDE_LABELS[row["side"]]
-                    row["outcome_label"] = outcome_zh.get(row["outcome"], row["outcome"])
-                    yield row
-
-        book.table("挂账结转", CARRY_HEADERS, carried_rows(), totals=("carried_clr_amt", "cleared_clr_amt"),
-                   note="上期结转的挂账事项及本期结果；期末挂账见 mediclear held (items carried in and how they ended)")
+    book.table(sheets["划款"], t_headers, transfers, totals=("amount",))
+    book.table(sheets["对总账"], TOTALS_HEADERS, totals)
     if flags is not None:
         rows = flags.to_pylist()
         for row in rows:
             row["setl_ids"] = ", ".join(row["setl_ids"])
-        book.table("稽核", FLAG_HEADERS, rows[:SHEET_LIMIT], totals=("money_at_stake",))
-    book.close()
+        book.table(sheets["稽核"], FLAG_HEADERS, rows[:SHEET_LIMIT], totals=("money_at_stake",))

@@ -108,7 +108,10 @@ def test_manifest_lists_inputs_and_outputs_with_hashes_and_verify_passes(sample_
     assert verify_run(sample_run) == []
 
 
-def test_failed_run_leaves_the_previous_run_whole(sample_run, tmp_path, monkeypatch):
+@pytest.mark.parametrize("where", ["_fill_held", "_fill_summary"], ids=["in the worker thread", "in the main thread"])
+def test_failed_run_leaves_the_previous_run_whole(sample_run, tmp_path, monkeypatch, where):
+    """The Excel statement fails while being written — in the worker thread that fills the 差错 sheet during
+    netting, or afterwards — and the error reaches the caller with the previous run untouched."""
     out = tmp_path / "run"
     run_clear(sample_spec(out))
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
@@ -117,7 +120,7 @@ def test_failed_run_leaves_the_previous_run_whole(sample_run, tmp_path, monkeypa
     def explode(*args, **kwargs):
         raise WriteError("disk full (simulated)")
 
-    monkeypatch.setattr(statements_xlsx, "write_statement", explode)
+    monkeypatch.setattr(statements_xlsx, where, explode)
     with pytest.raises(WriteError):
         run_clear(sample_spec(out, tolerance="0.01"))
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
@@ -194,3 +197,25 @@ def test_verify_rederives_conservation_from_the_outputs(sample_run, tmp_path):
     pq.write_table(table.set_column(2, "amount", pa.array(amounts, pa.decimal128(18, 2))), copy / "transfers.parquet")
     problems = verify_run(copy, check_inputs=False)
     assert any("do not settle" in p for p in problems) and any("SHA-256" in p for p in problems)
+
+
+def test_the_threaded_and_the_streaming_excel_paths_write_the_same_cells(tmp_path, monkeypatch):
+    """Books of modest size fill their 差错 sheet in a worker thread during netting (PendingStatement);
+    larger ones stream in one go (write_statement). A reader must not be able to tell them apart."""
+    from openpyxl import load_workbook
+
+    from mediclear_cli import statements_xlsx
+
+    def cells(path):
+        book = load_workbook(path, read_only=True)
+        return {name: list(book[name].iter_rows(values_only=True)) for name in book.sheetnames}
+
+    threaded = tmp_path / "threaded"
+    run_clear(sample_spec(threaded))
+    monkeypatch.setattr(statements_xlsx.PendingStatement, "fits", staticmethod(lambda rows: False))
+    streamed = tmp_path / "streamed"
+    run_clear(sample_spec(streamed))
+    a, b = cells(threaded / "statements.xlsx"), cells(streamed / "statements.xlsx")
+    assert list(a) == ["汇总", "净额", "分账", "明细", "划款", "对总账", "差错"]
+    assert len(a["差错"]) > 100
+    assert a == b
