@@ -1,4 +1,8 @@
 -- recon_rows: every input row of both sides with its one category (contract §3), reason and stmt_rslt.
+-- Defines the table macro categorised_rows(keys): the same over a table of per-setl_id categories named
+-- `keys` (recon_keys or a subset of it); a valid row whose setl_id is not in `keys` gets category NULL.
+-- recon_held uses it with the non-matched keys alone, so that its join builds a small hash table and
+-- streams the month through it instead of spilling every column of it (what filled the disk at 100M rows).
 -- Binds: nothing (a view cannot); the period label for the human detail of out_of_period rows comes from
 --        the one-row table recon_period.
 -- Reads: claims, ledger, recon_keys, recon_period.
@@ -6,7 +10,7 @@
 --        rows, so it can neither drop nor repeat a row (checked afterwards by reconcile.check_accounting).
 --        A view, not a table: every consumer reads a filtered slice, and a month is not stored twice (at
 --        100M rows per side the copy alone filled the disk).
-CREATE OR REPLACE TEMP VIEW recon_rows AS
+CREATE OR REPLACE TEMP MACRO categorised_rows(keys) AS TABLE
 WITH both_sides AS (
     SELECT 'claims' AS side, * FROM claims
     UNION ALL BY NAME
@@ -21,7 +25,7 @@ WITH both_sides AS (
            END AS category,
            k.claims_rows, k.ledger_rows, k.diff_columns
     FROM both_sides s
-    LEFT JOIN recon_keys k ON s.reject_reason IS NULL AND s.setl_id = k.setl_id
+    LEFT JOIN query_table(keys) k ON s.reject_reason IS NULL AND s.setl_id = k.setl_id
 )
 SELECT *,
        CASE category
@@ -50,4 +54,6 @@ SELECT *,
            WHEN 'amount_mismatch' THEN '3'
        END AS stmt_rslt,
        CAST(fund_pay_sumamt + acct_pay AS DECIMAL(18,2)) AS clr_amt
-FROM categorised
+FROM categorised;
+
+CREATE OR REPLACE TEMP VIEW recon_rows AS SELECT * FROM categorised_rows('recon_keys')
