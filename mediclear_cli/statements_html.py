@@ -158,8 +158,10 @@ def bar_chart(items: list[tuple[str, Decimal]], width: int = 640, limit: int = C
 
 
 def _read(run_dir: Path, name: str) -> list[dict[str, Any]]:
+    # ParquetFile, not read_table: read_table goes through pyarrow.dataset, whose import alone took 0.34 s
+    # of the 0.4 s these statements cost.
     path = run_dir / name
-    return pq.read_table(path).to_pylist() if path.is_file() else []
+    return pq.ParquetFile(path).read().to_pylist() if path.is_file() else []
 
 
 def _unit_label(code: str) -> str:
