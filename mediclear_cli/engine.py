@@ -187,6 +187,11 @@ def threads_for_limit(con: duckdb.DuckDBPyConnection) -> int:
     return max(1, min(int(threads), limit // (MIB_PER_THREAD * 2**20)))
 
 
+def limit_bytes(text: str) -> int | None:
+    """A DuckDB memory setting as bytes ('18.8 GiB' -> ...); None when it cannot be read."""
+    return _bytes(text)
+
+
 def _bytes(text: str) -> int | None:
     """'250.0 MiB' / '4GB' / '1.5 GiB' → bytes (DuckDB's own spellings)."""
     units = {"b": 1, "bytes": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12,
