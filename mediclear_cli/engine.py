@@ -179,17 +179,16 @@ MIB_PER_THREAD = 100
 def threads_for_limit(con: duckdb.DuckDBPyConnection) -> int:
     """Under a tight memory limit, fewer threads: DuckDB's joins need room per thread, and with too little
     they fail instead of spilling. At least MIB_PER_THREAD MiB per thread; never more than DuckDB chose."""
-    rows = con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall()
-    threads, limit_text = rows[0]
-    limit = _bytes(str(limit_text))
+    threads, limit = threads_and_limit(con)
     if limit is None:
         return 0
-    return max(1, min(int(threads), limit // (MIB_PER_THREAD * 2**20)))
+    return max(1, min(threads, limit // (MIB_PER_THREAD * 2**20)))
 
 
-def limit_bytes(text: str) -> int | None:
-    """A DuckDB memory setting as bytes ('18.8 GiB' -> ...); None when it cannot be read."""
-    return _bytes(text)
+def threads_and_limit(con: duckdb.DuckDBPyConnection) -> tuple[int, int | None]:
+    """The session's thread count and memory limit in bytes (None when DuckDB's text cannot be read)."""
+    threads, limit_text = con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall()[0]
+    return int(threads), _bytes(str(limit_text))
 
 
 def _bytes(text: str) -> int | None:

@@ -75,6 +75,7 @@ class SideInput:
     present: set[str] = field(default_factory=set)  # canonical columns found in at least one file
     extras: list[str] = field(default_factory=list)  # carried columns outside the contract
     rows: int = 0
+    footer_rows: int = 0  # what the files' Parquet footers declare, to check `rows` against
 
 
 def resolve_paths(paths: list[str], what: str) -> list[Path]:
@@ -102,12 +103,18 @@ def resolve_paths(paths: list[str], what: str) -> list[Path]:
     return list(unique)
 
 
-def _read_schema(path: Path) -> pa.Schema:
+def _read_footer(path: Path) -> tuple[pa.Schema, pq.FileMetaData]:
+    """A file's schema and footer metadata (rows, row groups), read once; unreadable: exit 65."""
     try:
-        return pq.read_schema(path)
+        with pq.ParquetFile(path) as parquet:
+            return parquet.schema_arrow, parquet.metadata
     except (OSError, pa.ArrowException, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise InputDataError(f"{path}: cannot be read as Parquet ({first})") from None
+
+
+def _read_schema(path: Path) -> pa.Schema:
+    return _read_footer(path)[0]
 
 
 def _map_columns(path: Path, names: list[str]) -> dict[str, str]:
@@ -262,8 +269,9 @@ def _reject_case(side: str) -> tuple[str, str, str]:
 STAGE_BYTES_PER_ROW = 1000  # a generous size of one decoded input row, for the staging decision
 
 
-def _stage_raw(con: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
-    """Whether to copy the files into memory as they are before normalising and validating them.
+def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int) -> bool:
+    """Whether to copy a side's files (`rows` in `row_groups`) into memory as they are before normalising
+    and validating them.
 
     DuckDB reads a Parquet file one row group per thread, and normalising, converting and checking every
     value runs in the thread that read it. A side of few row groups (a 1M-row file written as one row group
@@ -271,16 +279,10 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, files: list[Path]) -> bool:
     1.15 s for a 1M-row side on 2 cores. Only when the files have fewer row groups than twice the threads,
     and the copy fits easily (a quarter of the memory limit): otherwise the direct read is as parallel, or
     the copy would spill."""
-    try:
-        groups = sum(pq.ParquetFile(p).metadata.num_row_groups for p in files)
-        rows = sum(pq.ParquetFile(p).metadata.num_rows for p in files)
-    except (OSError, pa.ArrowException, ValueError):
-        return False  # the real read reports it
-    threads, limit = con.execute("SELECT current_setting('threads'), current_setting('memory_limit')").fetchall()[0]
-    from mediclear_cli.engine import limit_bytes
+    from mediclear_cli.engine import threads_and_limit
 
-    budget = limit_bytes(str(limit))
-    return int(threads) > 1 and groups < 2 * int(threads) and budget is not None and (
+    threads, budget = threads_and_limit(con)
+    return threads > 1 and row_groups < 2 * threads and budget is not None and (
         rows * STAGE_BYTES_PER_ROW <= budget // 4)
 
 
@@ -290,14 +292,17 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
     groups: dict[tuple[tuple[str, str], ...], list[Path]] = {}
     schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}
     present: set[str] = set()
+    footer_rows = row_groups = 0
     for path in files:
-        file_schema = _read_schema(path)
+        file_schema, metadata = _read_footer(path)
+        footer_rows += metadata.num_rows
+        row_groups += metadata.num_row_groups
         key = tuple((f.name, str(f.type)) for f in file_schema)
         groups.setdefault(key, []).append(path)
         schemas[key] = file_schema
         present |= set(_map_columns(path, file_schema.names))
     extras: dict[str, str] = {}
-    staged = _stage_raw(con, files)
+    staged = _stage_raw(con, footer_rows, row_groups)
     staging: list[str] = []
     selects = []
     for number, (key, group_files) in enumerate(groups.items()):
@@ -329,4 +334,4 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
         where = files[0] if len(files) == 1 else f"{len(files)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - identifier quoted
-    return SideInput(side, table, files, present, list(extras), int(rows[0][0]))
+    return SideInput(side, table, files, present, list(extras), int(rows[0][0]), footer_rows)

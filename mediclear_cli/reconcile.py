@@ -12,7 +12,6 @@ from decimal import Decimal
 from typing import Any
 
 import duckdb
-import pyarrow.parquet as pq
 
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
@@ -56,10 +55,6 @@ class ReconResult:
 
 def _money_row(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any]:
     return {n: Decimal(v) for n, v in zip(names, values, strict=True)}
-
-
-def _footer_rows(side: SideInput) -> int:
-    return sum(pq.ParquetFile(p).metadata.num_rows for p in side.files)
 
 
 def check_accounting(result: ReconResult) -> list[str]:
@@ -128,7 +123,7 @@ def reconcile(
     for side in schema.SIDES:
         result.per_side[side] = {
             "input": inputs[side],
-            "footer_records": _footer_rows(sides[side]) + result.carried.get(side, {}).get("used", 0),
+            "footer_records": sides[side].footer_rows + result.carried.get(side, {}).get("used", 0),
             "categories": {},
         }
     for row in engine.run(con, "recon_summary").fetchall():

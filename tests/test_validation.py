@@ -203,26 +203,22 @@ def test_staged_and_direct_reads_load_the_same_rows(side, monkeypatch):
 
     tables = {}
     for staged in (True, False):
-        monkeypatch.setattr(inputs, "_stage_raw", lambda con, files, staged=staged: staged)
+        monkeypatch.setattr(inputs, "_stage_raw", lambda con, rows, row_groups, staged=staged: staged)
         con = duckdb.connect()
         load_side(con, side, [str(SAMPLE / side)])
         tables[staged] = con.sql(f"SELECT * FROM {side} ORDER BY source_file, source_row").fetchall()  # noqa: S608 - a fixed side name
     assert len(tables[True]) > 1000 and tables[True] == tables[False]
 
 
-def test_staging_is_chosen_only_for_few_row_groups_that_fit(tmp_path):
+def test_staging_is_chosen_only_for_few_row_groups_that_fit():
     from mediclear_cli.inputs import _stage_raw
 
-    path = tmp_path / "many.parquet"
-    pq.write_table(pa.table({"x": list(range(1000))}), path, row_group_size=100)  # 10 row groups
     con = duckdb.connect()
     con.execute("SET threads = 2")
-    assert not _stage_raw(con, [path])
-    one = tmp_path / "one.parquet"
-    pq.write_table(pa.table({"x": list(range(1000))}), one)
-    assert _stage_raw(con, [one])
+    assert not _stage_raw(con, 1000, 10)  # 10 row groups: the direct read already uses both threads
+    assert _stage_raw(con, 1000, 1)
     con.execute("SET memory_limit = '2MB'")
-    assert not _stage_raw(con, [one])  # 1000 rows x 1000 B is more than a quarter of 2 MB
+    assert not _stage_raw(con, 1000, 1)  # 1000 rows x 1000 B is more than a quarter of 2 MB
     con.execute("SET memory_limit = '1GB'")
     con.execute("SET threads = 1")
-    assert not _stage_raw(con, [one])
+    assert not _stage_raw(con, 1000, 1)
