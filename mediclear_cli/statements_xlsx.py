@@ -239,6 +239,12 @@ def _held_queries(con: duckdb.DuckDBPyConnection, exceptions_sql: str, exception
     return exceptions, carried
 
 
+def _stream(relation: duckdb.DuckDBPyRelation) -> Iterable[Any]:
+    """The relation's batches, its query run only when the first batch is wanted: a connection holds one
+    open result at a time, so the 挂账结转 rows may be read only after the 差错 rows are drained."""
+    yield from relation.to_arrow_reader(50_000)
+
+
 def _new_book(handle: Any, large: bool, carry: bool, flags: bool) -> tuple[_Book, dict[str, Any]]:
     """A workbook with every sheet added up front, in the order readers see them, so they can be filled in
     any order."""
@@ -279,8 +285,8 @@ def write_statement(
         large = exception_rows > STREAM_ABOVE or len(clearing.pair_totals) > STREAM_ABOVE
         book, sheets = _new_book(handle, large, carry, flags is not None)
         exceptions, carried = _held_queries(con, exceptions_sql, exception_rows, carry)
-        _fill_held(book, sheets, summary["held_records"], exception_rows, exceptions.to_arrow_reader(50_000),
-                   None if carried is None else carried.to_arrow_reader(50_000))
+        _fill_held(book, sheets, summary["held_records"], exception_rows, _stream(exceptions),
+                   None if carried is None else _stream(carried))
         _fill_summary(book, sheets, summary, clearing, totals, register, flags)
         book.close()
 

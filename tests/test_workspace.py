@@ -219,6 +219,24 @@ def test_a_workspace_that_cannot_be_created_exits_73(tmp_path):
     assert "cannot open the workspace" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_large_excel_book_streams_the_carried_items_too(tmp_path):
+    """Above 100,000 exception rows the statement streams from DuckDB in one thread; with carried items it
+    reads two result sets (差错, then 挂账结转) from the one connection, which must not be open at once."""
+    from openpyxl import load_workbook
+
+    ws = tmp_path / "ws"
+    oct_c = write_rows(tmp_path / "10" / "claims.parquet", [row("A1"), row("B1", insured="320000")])
+    oct_l = write_rows(tmp_path / "10" / "ledger.parquet", [row("A1")])
+    clear(ws, oct_c, oct_l, "2026-10")
+    nov_c = write_rows(tmp_path / "11" / "claims.parquet", [row("C1", when="2026-11-03 10:00:00")])
+    nov_l = write_rows(tmp_path / "11" / "ledger.parquet", [row("C1", when="2026-11-03 10:00:00")])
+    out = tmp_path / "nov"
+    clear(ws, nov_c, nov_l, "2026-11", 1, "--excel-exceptions", "200000", "--out", out)
+    book = load_workbook(out / "statements.xlsx", read_only=True)
+    carried = [r for r in book["挂账结转"].iter_rows(values_only=True) if r[1] == "B1"]
+    assert len(carried) == 1 and carried[0][2] == "2026-10"
+
+
 # -- idempotency ------------------------------------------------------------------------------------------
 
 def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path):
