@@ -94,7 +94,9 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
     base = temp_directory or DEFAULT_TEMP_DIR or tempfile.gettempdir()
     Path(base).mkdir(parents=True, exist_ok=True)
     sweep_stale_scratch(Path(base))
-    scratch = Path(tempfile.mkdtemp(prefix=SCRATCH_PREFIX, dir=base))
+    # The pid is in the name from the start, so a run killed before it could take the folder's lock is
+    # still recognisable as dead.
+    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
     lock = _hold_scratch_lock(scratch)
     con = None
     try:
@@ -138,8 +140,9 @@ def _hold_scratch_lock(scratch: Path) -> int:
 def sweep_stale_scratch(base: Path) -> list[Path]:
     """Remove the scratch folders of runs that died without cleaning up (SIGKILL, power loss): a killed run
     on a 100M-row month leaves tens of GB behind, and the next cron run would find the disk full. A folder
-    counts as stale when its lock can be taken (its owner is gone), or, lacking a lock file (killed between
-    creating the folder and the lock), when untouched for a day. Folders of live runs are never touched."""
+    counts as stale when its lock can be taken (its owner is gone); lacking a lock file (killed between
+    creating the folder and the lock), when the process named in it is gone, or — a folder without a pid in
+    its name — when untouched for a day. Folders of live runs are never touched."""
     import fcntl
     import time
 
@@ -156,21 +159,40 @@ def sweep_stale_scratch(base: Path) -> list[Path]:
             if lock_path.exists():
                 fd = os.open(lock_path, os.O_RDWR)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    continue  # a live run
-                try:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        continue  # a live run
+                    if _owner_gone(folder.name) is False:
+                        continue  # its run is alive and about to take the lock (or its pid was reused)
                     shutil.rmtree(folder, ignore_errors=True)
                 finally:
                     os.close(fd)
-            elif time.time() - folder.stat().st_mtime > LOCKLESS_STALE_AFTER_S:
-                shutil.rmtree(folder, ignore_errors=True)
             else:
-                continue
+                gone = _owner_gone(folder.name)
+                if gone is None:
+                    gone = time.time() - folder.stat().st_mtime > LOCKLESS_STALE_AFTER_S
+                if not gone:
+                    continue
+                shutil.rmtree(folder, ignore_errors=True)
             removed.append(folder)
         except OSError:
             continue
     return removed
+
+
+def _owner_gone(name: str) -> bool | None:
+    """Whether the process whose pid a scratch folder's name holds has ended; None: no pid in the name."""
+    pid = name[len(SCRATCH_PREFIX):].split("-", 1)[0]
+    if not pid.isdigit():
+        return None
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False  # it exists (another user's, say)
+    return False
 
 
 MIB_PER_THREAD = 100

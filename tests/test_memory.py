@@ -67,9 +67,12 @@ def test_a_month_runs_in_memory_only_when_it_fits_comfortably():
 
 def test_scratch_of_a_killed_run_is_swept_and_a_live_one_is_kept(tmp_path):
     """A SIGKILLed run cannot remove its scratch folder (at 100M rows, tens of GB of spill); the next session
-    removes it. The folder of a run still alive (its flock held) is never touched."""
+    removes it, also when the kill came before the folder's lock existed. The folder of a run still alive
+    (its flock held, or its process running) is never touched."""
     import fcntl
     import os
+    import subprocess
+    import sys
     import time
 
     from mediclear_cli import engine
@@ -89,11 +92,20 @@ def test_scratch_of_a_killed_run_is_swept_and_a_live_one_is_kept(tmp_path):
     os.utime(old, (past, past))
     other = tmp_path / "not-ours"
     other.mkdir()
+    # killed before it could create its lock: lockless, but the pid in its name has ended
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    orphan = tmp_path / f"mediclear-{int(ended.stdout)}-x1"
+    orphan.mkdir()
+    # starting right now: its own process is alive, its lock file exists but is not locked yet
+    starting = tmp_path / f"mediclear-{os.getpid()}-x2"
+    starting.mkdir()
+    (starting / engine.SCRATCH_LOCK).touch()
     try:
         with engine.session(temp_directory=str(tmp_path)) as con:
             assert con.execute("SELECT 1").fetchall() == [(1,)]
             assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("mediclear-")
-                          and p.name not in ("mediclear-live", "mediclear-young")) != []  # its own folder
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["mediclear-live", "mediclear-young", "not-ours"]
+                          and p.name not in ("mediclear-live", "mediclear-young", starting.name)) != []  # its own
+        assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+            ["mediclear-live", "mediclear-young", starting.name, "not-ours"])
     finally:
         os.close(fd)
