@@ -45,7 +45,8 @@ def settle(con: duckdb.DuckDBPyConnection, recon: ReconResult) -> dict[str, Any]
     block: dict[str, Any] = {"carried_from_period": None}
     held_after = con.execute("SELECT count(*), sum(clr_amt), count(*) FILTER (WHERE first_period = $p), "
                              "sum(clr_amt) FILTER (WHERE first_period = $p) FROM held_out", {"p": period}).fetchall()[0]
-    block["held_after"] = {"records": int(held_after[0]), "clr_amt": _money(held_after[1])}
+    items = con.execute("SELECT count(*) FROM (SELECT DISTINCT side, setl_id FROM held_out)").fetchall()[0][0]
+    block["held_after"] = {"records": int(held_after[0]), "items": int(items), "clr_amt": _money(held_after[1])}
     block["new_held"] = {"records": int(held_after[2]), "clr_amt": _money(held_after[3])}
     if not carrying:
         con.execute("CREATE OR REPLACE TEMP TABLE carry_outcomes (side VARCHAR, setl_id VARCHAR, first_period VARCHAR, "
@@ -57,7 +58,8 @@ def settle(con: duckdb.DuckDBPyConnection, recon: ReconResult) -> dict[str, Any]
         CREATE OR REPLACE TEMP TABLE carry_outcomes AS
         WITH k AS (
             SELECT side, setl_id, min(first_period) AS first_period, count(*) AS carried_records,
-                   sum(clr_amt) AS carried_clr_amt, count(*) FILTER (WHERE NOT used) AS superseded_records
+                   sum(clr_amt) AS carried_clr_amt, count(*) FILTER (WHERE NOT used) AS superseded_records,
+                   min(strftime(setl_time, '%Y-%m')) AS settled_month
             FROM carried GROUP BY side, setl_id
         ), h AS (
             SELECT side, setl_id, count(*) AS n FROM recon_held WHERE category <> 'rejected'
@@ -69,7 +71,7 @@ def settle(con: duckdb.DuckDBPyConnection, recon: ReconResult) -> dict[str, Any]
         )
         SELECT k.side, k.setl_id, k.first_period, k.carried_records, k.carried_clr_amt,
                CASE WHEN h.n > 0 THEN 'held' WHEN m.n > 0 THEN 'matched_late' ELSE 'lost' END AS outcome,
-               m.settled_month, m.n AS matched_records, m.clr_amt AS cleared_clr_amt, k.superseded_records
+               coalesce(m.settled_month, k.settled_month) AS settled_month, m.n AS matched_records, m.clr_amt AS cleared_clr_amt, k.superseded_records
         FROM k LEFT JOIN h ON h.side = k.side AND h.setl_id = k.setl_id
                LEFT JOIN m ON m.side = k.side AND m.setl_id = k.setl_id
     """)

@@ -9,6 +9,10 @@
     level = "province"
     memory_limit = "4GB"
 
+Relative paths in the file (workspace, claims, ledger, out, regions, prepaid, temp_dir) are relative to the
+folder that holds the file, not to the working directory: a cron job started anywhere finds the same files and
+the same workspace.
+
 `{period}` (YYYY-MM) and `{yyyymm}` in claims, ledger, out, regions and prepaid are replaced by the month
 being cleared, so `mediclear clear --period previous` finds last month's files. Options given on the command
 line win over the file. The file is found through --config, else $MEDICLEAR_CONFIG, else ./mediclear.toml.
@@ -32,6 +36,7 @@ CLEAR_KEYS = {
     "duplicate_window_hours", "outlier_k", "outlier_min_group", "workspace",
 }
 LIST_KEYS = {"claims", "ledger"}
+PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace"}
 WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff")
 TOP_KEYS = {"workspace", "log_format", "clear"}
 
@@ -71,6 +76,7 @@ def load_config(explicit: Path | None) -> Settings:
     clear = data.get("clear", {})
     if not isinstance(clear, dict):
         raise ConfigError(f"{path}: [clear] must be a table of options")
+    base = path.resolve().parent
     options: dict[str, Any] = {}
     for key, value in clear.items():
         name = key.replace("-", "_")
@@ -78,10 +84,14 @@ def load_config(explicit: Path | None) -> Settings:
             raise ConfigError(f"{path}: [clear] {key}: not an option of mediclear clear")
         if name in LIST_KEYS and isinstance(value, str):
             value = [value]
+        if name in PATH_KEYS:
+            value = _relative_to(base, value, path, f"[clear] {key}")
         options[name] = value
     workspace = data.get("workspace")
     if workspace is not None and not isinstance(workspace, str):
         raise ConfigError(f"{path}: workspace must be a path (text)")
+    if workspace:
+        workspace = _relative_to(base, workspace, path, "workspace")
     log_format = data.get("log_format")
     if log_format is not None and log_format not in ("text", "json"):
         raise ConfigError(f"{path}: log_format must be text or json")
@@ -92,6 +102,18 @@ def load_config(explicit: Path | None) -> Settings:
         if workspace:
             default_map[command] = {"workspace": workspace}
     return Settings(path, log_format, default_map)
+
+
+def _relative_to(base: Path, value: Any, source: Path, key: str) -> Any:
+    """A path (or list of paths) from the file, made absolute against the file's own folder."""
+    if isinstance(value, list):
+        return [_relative_to(base, v, source, key) for v in value]
+    if not isinstance(value, str):
+        raise ConfigError(f"{source}: {key} must be a path (text)")
+    if not value:
+        return value
+    expanded = os.path.expanduser(value)
+    return expanded if os.path.isabs(expanded) else str(base / expanded)
 
 
 def fill_period(paths: list[str], period: Period) -> list[str]:

@@ -21,6 +21,8 @@ class ExitCode(IntEnum):
     TEMP_FAIL = 75  # another run holds the workspace lock; safe to retry
     NO_PERM = 77  # not permitted (closed period, missing second approver)
     CONFIG = 78  # configuration error
+    INTERRUPTED = 130  # SIGINT (Ctrl-C): nothing published, recorded as interrupted
+    TERMINATED = 143  # SIGTERM (timeout, systemd, kill): likewise
 
 
 class MediclearError(Exception):
@@ -70,3 +72,49 @@ class VerifyMismatch(MediclearError):
 
 class ConfigError(MediclearError):
     exit_code = ExitCode.CONFIG
+
+
+class WorkspaceBusy(MediclearError):
+    """Another run holds the workspace lock: safe to retry later."""
+
+    exit_code = ExitCode.TEMP_FAIL
+
+
+class NotPermitted(MediclearError):
+    """A closed period, or an action that needs a second person's approval."""
+
+    exit_code = ExitCode.NO_PERM
+
+
+class Interrupted(MediclearError):
+    """The run was stopped by SIGINT or SIGTERM: it cleans up, publishes nothing and exits 130 / 143."""
+
+    def __init__(self, signum: int) -> None:
+        import signal
+
+        self.signum = signum
+        self.exit_code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
+        name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
+        super().__init__(f"interrupted ({name}); nothing was published")
+
+
+# The signal that stopped this process, set by the CLI's handler. While it is set, whatever exception unwinds
+# the run (DuckDB reports a query stopped by a signal as RuntimeError("Query interrupted")) is an interruption,
+# not an internal error.
+stopped_by: list[int] = []
+
+
+def exit_code_for(exc: BaseException) -> ExitCode:
+    """The contract's exit code for any exception that ends a run: the one rule the CLI boundary and the
+    workspace's record of a failed run share."""
+    import duckdb
+
+    if stopped_by or isinstance(exc, KeyboardInterrupt):
+        import signal
+
+        return ExitCode.TERMINATED if stopped_by and stopped_by[0] == signal.SIGTERM else ExitCode.INTERRUPTED
+    if isinstance(exc, MediclearError):
+        return exc.exit_code
+    if isinstance(exc, (duckdb.IOException, OSError)):
+        return ExitCode.IO
+    return ExitCode.INTERNAL

@@ -12,6 +12,7 @@ from __future__ import annotations
 import glob
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import duckdb
 import pyarrow as pa
@@ -19,7 +20,7 @@ import pyarrow.parquet as pq
 
 from mediclear_cli import schema
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import InputDataError, InputNotFound
+from mediclear_cli.errors import InputDataError, InputNotFound, UsageError
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
@@ -76,6 +77,9 @@ class SideInput:
     extras: list[str] = field(default_factory=list)  # carried columns outside the contract
     rows: int = 0
     footer_rows: int = 0  # what the files' Parquet footers declare, to check `rows` against
+    # per file (as source_file holds it): contract name -> the file's own column name, so messages name the
+    # column the user sees (`insu_admdvs`, not `insuplc_admdvs`)
+    source_names: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
 def resolve_paths(paths: list[str], what: str) -> list[Path]:
@@ -101,6 +105,35 @@ def resolve_paths(paths: list[str], what: str) -> list[Path]:
     for p in found:
         unique.setdefault(p.resolve(), None)
     return list(unique)
+
+
+def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
+    """Contract §1: no file may be an input of both sides — by real path, or by identical content (a copy).
+    A month reconciled against itself matches every row and clears money that was never owed (exit 2).
+    Only files of equal size are hashed, so the check costs nothing in the usual case."""
+    import hashlib
+
+    both = set(claims) & set(ledger)
+    if both:
+        shared = sorted(both)[0]
+        raise UsageError(f"{shared}: given as both a claims and a ledger input (one file cannot be both sides); "
+                         "check --claims and --ledger")
+    by_size: dict[int, list[Path]] = {}
+    for path in ledger:
+        by_size.setdefault(path.stat().st_size, []).append(path)
+
+    def digest(path: Path) -> str:
+        with open(path, "rb") as handle:
+            return hashlib.file_digest(handle, "sha256").hexdigest()
+
+    ledger_digests: dict[Path, str] = {}
+    for path in claims:
+        for other in by_size.get(path.stat().st_size, []):
+            if other not in ledger_digests:
+                ledger_digests[other] = digest(other)
+            if digest(path) == ledger_digests[other]:
+                raise UsageError(f"{path}: has the same content as ledger input {other} (one extract cannot be "
+                                 "both sides); check --claims and --ledger")
 
 
 def _read_footer(path: Path) -> tuple[pa.Schema, pq.FileMetaData]:
@@ -286,12 +319,15 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int) -> bo
         rows * STAGE_BYTES_PER_ROW <= budget // 4)
 
 
-def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> SideInput:
-    """Read one side's inputs into table `<side>` with the contract's columns and reject reasons."""
+def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
+              progress: Callable[..., None] | None = None) -> SideInput:
+    """Read one side's inputs into table `<side>` with the contract's columns and reject reasons.
+    `progress("reading <side>", watch=con, rows_total=N)` is called as the read starts."""
     files = resolve_paths(paths, side)
     groups: dict[tuple[tuple[str, str], ...], list[Path]] = {}
     schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}
     present: set[str] = set()
+    source_names: dict[str, dict[str, str]] = {}
     footer_rows = row_groups = 0
     for path in files:
         file_schema, metadata = _read_footer(path)
@@ -300,7 +336,9 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
         key = tuple((f.name, str(f.type)) for f in file_schema)
         groups.setdefault(key, []).append(path)
         schemas[key] = file_schema
-        present |= set(_map_columns(path, file_schema.names))
+        mapping = _map_columns(path, file_schema.names)
+        present |= set(mapping)
+        source_names[str(path)] = mapping
     extras: dict[str, str] = {}
     staged = _stage_raw(con, footer_rows, row_groups)
     staging: list[str] = []
@@ -321,6 +359,8 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
         f"source_file, CAST(source_row AS BIGINT) AS source_row, "
         f"{reason} AS reject_reason, {column} AS reject_column FROM (SELECT *, {index} AS _rj FROM ({union}))"
     )
+    if progress is not None:
+        progress(f"reading {side}", watch=con, rows_total=footer_rows, files=len(files))
     try:
         for stage in staging:
             con.execute(stage)
@@ -334,4 +374,4 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str]) -> Si
         where = files[0] if len(files) == 1 else f"{len(files)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - identifier quoted
-    return SideInput(side, table, files, present, list(extras), int(rows[0][0]), footer_rows)
+    return SideInput(side, table, files, present, list(extras), int(rows[0][0]), footer_rows, source_names)

@@ -22,12 +22,12 @@ import duckdb
 from mediclear_cli import __version__, engine, schema
 from mediclear_cli.clearing import ClearingResult, ClearOptions, clear
 from mediclear_cli.errors import ExitCode, UsageError
-from mediclear_cli.inputs import resolve_paths
+from mediclear_cli.inputs import refuse_shared_inputs, resolve_paths
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, exceptions_sql, reconcile
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, ScreenResult, screen_table
-from mediclear_cli.statements_xlsx import PendingStatement, write_statement
+from mediclear_cli.statements_xlsx import FULL_LIST, PendingStatement, needs_full_list, write_full_list, write_statement
 from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
 
 Progress = Callable[..., None]  # progress(stage, **counts): a stage begins (counts for the structured log)
@@ -131,8 +131,22 @@ def _base_summary(command: str, recon: ReconResult, run_id: str) -> dict[str, An
         },
         "totals_view": {"balanced": recon.totals_balanced, "groups": recon.totals},
         "checks": {"accounting": "passed"},
-        "warnings": [],
+        "warnings": _swapped_side_warnings(recon),
     }
+
+
+def _swapped_side_warnings(recon: ReconResult) -> list[str]:
+    """A claims input carrying agency-only columns (or a ledger carrying the hospital's) was most likely given
+    to the wrong option: say so where people and scripts look (stderr and summary.json)."""
+    warnings = []
+    for side, foreign, owner in (("claims", schema.AGENCY_ONLY_COLUMNS, "agency ledger"),
+                                 ("ledger", schema.HOSPITAL_ONLY_COLUMNS, "hospital extract")):
+        found = sorted({e.lower() for e in recon.sides[side].extras} & set(foreign))
+        if found:
+            other = "ledger" if side == "claims" else "claims"
+            warnings.append(f"the {side} input carries {', '.join(found)}, which only an {owner} holds: "
+                            f"are --{side} and --{other} swapped?")
+    return warnings
 
 
 def _manifest(
@@ -167,6 +181,7 @@ def _prepare(
     options = ReconOptions(period, spec.tolerance_decimal(), carry)
     clear_options = ClearOptions(spec.level, spec.settlement)
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
+    refuse_shared_inputs(files["claims"], files["ledger"])
     for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid)):
         if path is not None:
             files[role] = resolve_paths([path], role)
@@ -179,9 +194,9 @@ def _prepare(
         spec_options |= {"carried_from": carry.state_run_id, "written_off": len(carry.writeoff_keys)}
     with ThreadPoolExecutor(max_workers=1) as pool:
         hashing = pool.submit(_hash_inputs, files)
-        progress("reading and reconciling")
         # The files just resolved (and being hashed) are exactly the files read: a glob is expanded once.
-        recon = reconcile(con, [str(p) for p in files["claims"]], [str(p) for p in files["ledger"]], options)
+        recon = reconcile(con, [str(p) for p in files["claims"]], [str(p) for p in files["ledger"]], options,
+                          progress)
         progress("hashing inputs")
         inputs = hashing.result()
     run_id = _run_id(inputs, spec_options)
@@ -269,20 +284,25 @@ def run_clear(
     ws = Workspace(spec.workspace)
     period = Period.parse(spec.period)
     with ws.locked():
+        created = not ws.db_path.exists()
         with ws.connect() as wcon:
             wrun = ws.begin_run(wcon, period, "clear")
+        wrun.created = created
         progress("workspace run", workspace_run=wrun.seq, carried_from=wrun.carry.state_run)
         try:
             with _session(spec) as con:
                 summary, code, result = _clear_in(con, spec, progress, wrun)
         except BaseException as exc:
-            from mediclear_cli.errors import MediclearError
+            from mediclear_cli.errors import MediclearError, exit_code_for
 
-            failed = exc.exit_code if isinstance(exc, MediclearError) else (
-                ExitCode.IO if isinstance(exc, (duckdb.IOException, OSError)) else ExitCode.INTERNAL)
+            failed = exit_code_for(exc)
+            interrupted = failed in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
             message = str(exc) if isinstance(exc, MediclearError) else type(exc).__name__
+            if interrupted:
+                message = f"interrupted ({'SIGTERM' if failed == ExitCode.TERMINATED else 'SIGINT'}); nothing was published"
             with ws.connect() as wcon:
-                ws.finish_run(wcon, wrun.seq, {"status": "failed", "exit_code": int(failed), "message": message})
+                ws.finish_run(wcon, wrun.seq, {"status": "interrupted" if interrupted else "failed",
+                                               "exit_code": int(failed), "message": message})
             raise
     return summary, code, result
 
@@ -298,6 +318,9 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
         carry_block["carried_from_period"] = wrun.carry.state_period
         if out is None:
             out = wrun.workspace.runs_dir / recon.options.period.label / f"{wrun.seq:04d}-{run_id}"
+            for folder in (wrun.workspace.runs_dir, out.parent):  # everything in a workspace is owner-only
+                folder.mkdir(mode=0o700, exist_ok=True)
+                folder.chmod(0o700)
     assert out is not None
     exc_sql = exceptions_sql(all_extras(recon))
     pending = None
@@ -336,9 +359,13 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
         register = {r[0]: r[1] for r in con.execute(
             "SELECT admdvs, admdvs_name FROM regions WHERE admdvs_name IS NOT NULL").fetchall()}
     progress("writing outputs")
+    notices: list[str] = []  # for people only (the console): summary.json is written before the statements
     with RunFolder(out) as folder:
         outputs: dict[str, int | None] = {}
         outputs["exceptions.parquet"] = write_parquet_query(con, exc_sql, folder.path("exceptions.parquet"))
+        if needs_full_list(recon.held_records, spec.excel_exception_rows):
+            progress("writing the full exception list")
+            outputs[FULL_LIST] = write_full_list(con, exc_sql, folder.path(FULL_LIST))
         for name, table in (
             ("pair_totals", result.pair_totals),
             ("pair_type_totals", result.pair_type_totals),
@@ -374,12 +401,20 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
             from mediclear_cli.statements_html import write_statements
 
             folder.path("statements").mkdir(mode=0o700)
-            write_statements(folder.path("statements"), folder.path(""), spec.lang, spec.pdf)
+            write_statements(folder.path("statements"), folder.path(""), spec.lang, spec.pdf, notices)
         folder.publish()
     if wrun is not None:
         summary["workspace"] = _record(con, wrun, run_id, inputs, spec_options, summary, code, out)
     summary["resources"] = summary_resources  # for the console only; summary.json holds no machine figures
     summary["out"] = str(out)
+    if wrun is not None and wrun.created:
+        # A misspelt or mis-resolved workspace path starts a new, empty store: a month that should have
+        # carried items in would look like any other. Never quietly — but not in summary.json either, whose
+        # bytes a repeat of this run must reproduce: on stderr, in --json's `workspace.created`, in the log.
+        notices.insert(0, f"new workspace created at {wrun.workspace.root.resolve()}: nothing was carried in from "
+                          "earlier months; if this workspace should already exist, check the path (relative paths "
+                          "in mediclear.toml are relative to the file's folder)")
+    summary["notices"] = notices
     return summary, code, result
 
 
@@ -400,7 +435,7 @@ def _record(con: Any, wrun: Any, run_id: str, inputs: list[dict[str, Any]], spec
         "summary": summary, "out_dir": str(Path(out).resolve()), "manifest_sha256": sha256_file(out / "manifest.json"),
         "held_file": f"held/{held_name}", "resolved_file": f"held/{outcome_name}",
     }
-    info: dict[str, Any] = {"run": wrun.seq, "carried_from": wrun.carry.state_run}
+    info: dict[str, Any] = {"run": wrun.seq, "carried_from": wrun.carry.state_run, "created": wrun.created}
     if previous is not None and previous["run_id"] == run_id:
         # Same inputs, options and carried-in state as the run standing for the month: a repeat. Its data
         # outputs must come out identical (manifest times and statements' hash lines aside).

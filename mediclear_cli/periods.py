@@ -9,6 +9,7 @@ from datetime import date, datetime
 from mediclear_cli.errors import UsageError
 
 _PERIOD = re.compile(r"^(\d{4})-(\d{2})$")
+_PLATFORM_PERIOD = re.compile(r"^(\d{4})(\d{2})$")  # the platform's setlym (3203), e.g. 202610
 
 
 @dataclass(frozen=True)
@@ -18,17 +19,21 @@ class Period:
 
     @classmethod
     def parse(cls, text: str, today: date | None = None) -> Period:
-        """`YYYY-MM`, or `previous` / `current` (the month before / of today, on this machine's clock — so a
+        """`YYYY-MM` or the platform's `YYYYMM`, or `previous` / `current` (the month before / of today, on this machine's clock — so a
         cron job on the 3rd clears last month)."""
         word = text.strip().lower()
         if word in ("previous", "current"):
             now = today or date.today()
             here = cls(now.year, now.month)
             return here.shift(-1) if word == "previous" else here
-        match = _PERIOD.match(text.strip())
+        match = _PERIOD.match(text.strip()) or _PLATFORM_PERIOD.match(text.strip())
         if not match or not 1 <= int(match.group(2)) <= 12:
-            raise UsageError(f"--period {text!r}: expected YYYY-MM (e.g. 2026-10), previous or current")
-        return cls(int(match.group(1)), int(match.group(2)))
+            raise UsageError(f"--period {text!r}: expected YYYY-MM (e.g. 2026-10), YYYYMM (202610), previous or "
+                             "current")
+        year = int(match.group(1))
+        if not 1990 <= year <= 2199:  # the platform's era; 0000-01 or 9999-12 is a typo, not a month to clear
+            raise UsageError(f"--period {text!r}: year {year} is outside 1990-2199")
+        return cls(year, int(match.group(2)))
 
     @property
     def ordinal(self) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
@@ -99,10 +99,15 @@ def reconcile(
     claims: list[str],
     ledger: list[str],
     options: ReconOptions,
+    progress: Callable[..., None] | None = None,
 ) -> ReconResult:
-    """Load both sides into `con`, categorise every row (the view `recon_rows`), and prove the identities."""
+    """Load both sides into `con`, categorise every row (the view `recon_rows`), and prove the identities.
+    `progress(stage, **counts)` hears when each side starts loading (with the rows its footers declare) and
+    when reconciling starts."""
     engine.run(con, "macros")
-    sides = {"claims": load_side(con, "claims", claims), "ledger": load_side(con, "ledger", ledger)}
+    sides = {"claims": load_side(con, "claims", claims, progress), "ledger": load_side(con, "ledger", ledger, progress)}
+    if progress is not None:
+        progress("reconciling", rows=sides["claims"].rows + sides["ledger"].rows)
     result = ReconResult(options, sides)
     period = options.period
     result.carried = _carry_in(con, options.carry)

@@ -19,9 +19,10 @@ def validate_paths(paths: list[str], side: str) -> tuple[list[dict[str, Any]], i
             f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {quote_ident(side)} "  # noqa: S608 - identifier quoted
             "WHERE reject_reason IS NOT NULL ORDER BY source_file, source_row"
         ).fetchall()
+    # The column as the file names it (an alias such as insu_admdvs), with the contract's name beside it.
     rejects = [
-        {"file": f, "row": r, "column": c, "reason": reason, "setl_id": setl_id,
-         "explanation": schema.REJECT_BY_CODE[reason].text}
+        {"file": f, "row": r, "column": loaded.source_names.get(f, {}).get(c, c), "contract_column": c,
+         "reason": reason, "setl_id": setl_id, "explanation": schema.REJECT_BY_CODE[reason].text}
         for f, r, c, reason, setl_id in rows
     ]
     return rejects, loaded.rows

@@ -31,16 +31,10 @@ from typing import Any
 
 import duckdb
 
-from mediclear_cli.errors import ConfigError, ExitCode, MediclearError, OutputError, UsageError
+from mediclear_cli.errors import ConfigError, NotPermitted, OutputError, UsageError, WorkspaceBusy
 from mediclear_cli.periods import Period
 
-
-class WorkspaceBusy(MediclearError):
-    exit_code = ExitCode.TEMP_FAIL
-
-
-class NotPermitted(MediclearError):
-    exit_code = ExitCode.NO_PERM
+__all__ = ["NotPermitted", "Workspace", "WorkspaceBusy"]
 
 
 MIGRATIONS: list[list[str]] = [
@@ -98,6 +92,7 @@ class WorkspaceRun:
     carry: CarryIn
     previous: dict[str, Any] | None
     previous_manifest: dict[str, Any] | None = None  # read before this run can overwrite the folder
+    created: bool = False  # the workspace did not exist before this run: nothing could be carried in
 
 
 class Workspace:
@@ -113,7 +108,7 @@ class Workspace:
     def locked(self) -> Iterator[Workspace]:
         """Hold the workspace for a run or a change; another holder means exit 75 at once (never wait)."""
         try:
-            self.root.mkdir(mode=0o750, parents=True, exist_ok=True)
+            self.root.mkdir(mode=0o700, parents=True, exist_ok=True)
             fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
         except OSError as exc:
             raise OutputError(f"{self.root}: cannot open the workspace ({exc.strerror})") from None
@@ -134,13 +129,24 @@ class Workspace:
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.db_path.exists():
             raise UsageError(f"{self.root}: no workspace here yet (it is created by the first clear)")
-        con = self._open(read_only)
-        try:
-            if not read_only:
-                self._migrate(con)
-            yield con
-        finally:
-            con.close()
+        with _private_files():
+            con = self._open(read_only)
+            try:
+                if not read_only:
+                    self._migrate(con)
+                    self._make_private()
+                yield con
+            finally:
+                con.close()
+
+    def _make_private(self) -> None:
+        """The store holds staff names, write-offs and amounts: owner-only, whatever the umask was when an
+        older mediclear (or another tool) created it (SECURITY.md: nothing group- or world-readable)."""
+        for path in (self.root, self.held_dir, self.runs_dir):
+            if path.is_dir():
+                os.chmod(path, 0o700)
+        for path in self.root.glob("workspace.duckdb*"):
+            os.chmod(path, 0o600)
 
     def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
         import time
@@ -186,6 +192,38 @@ class Workspace:
         return _one(con, "SELECT * FROM runs WHERE period = $p AND command = 'clear' AND status = 'done' "
                          "ORDER BY seq DESC LIMIT 1", {"p": period})
 
+    def _standing_runs(self, con: duckdb.DuckDBPyConnection) -> dict[str, dict[str, Any]]:
+        """period -> the run that stands for it (its latest completed clear), in period order."""
+        periods = [r[0] for r in con.execute(
+            "SELECT DISTINCT period FROM runs WHERE command = 'clear' AND status = 'done' ORDER BY period").fetchall()]
+        return {p: run for p in periods if (run := self.effective_run(con, p)) is not None}
+
+    def needs_rerun(self, con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+        """The standing runs that no longer follow from the months before them, seq -> why.
+
+        A month's run carries in what the run standing for the month before held. It needs a re-run when an
+        earlier month was reopened after it started (its carried-in state may change), or when the run it
+        carried from no longer stands for that month with the same content (the earlier month was cleared
+        again, with a different run id). Re-running the months in order clears the marks one by one."""
+        standing = self._standing_runs(con)
+        reopens = con.execute("SELECT period, max(at_time) FROM period_events WHERE action = 'reopen' "
+                              "GROUP BY period").fetchall()
+        stale: dict[int, str] = {}
+        previous: dict[str, Any] | None = None
+        for period, run in standing.items():
+            reopened = sorted(p for p, at in reopens if p < period and at > run["started_at"])
+            if reopened:
+                stale[run["seq"]] = f"{reopened[0]} was reopened after this run"
+            elif previous is not None:
+                carried = _one(con, "SELECT run_id FROM runs WHERE seq = $s", {"s": run["carried_from"]}) \
+                    if run["carried_from"] is not None else None
+                if carried is None or carried["run_id"] != previous["run_id"]:
+                    stale[run["seq"]] = f"{previous['period']} was cleared again after this run"
+                elif previous["seq"] in stale:
+                    stale[run["seq"]] = f"{previous['period']} needs a re-run first"
+            previous = run
+        return stale
+
     def close_period(self, period: str, by: str) -> dict[str, Any]:
         if not by.strip():
             raise UsageError("--by: who closes the period")
@@ -195,6 +233,10 @@ class Workspace:
                 raise NotPermitted(f"{period} has no completed clear run in {self.root}; run it before closing")
             if self.is_closed(con, period):
                 raise NotPermitted(f"{period} is already closed")
+            why = self.needs_rerun(con).get(run["seq"])
+            if why:
+                raise NotPermitted(f"{period} needs a re-run before it can be closed: {why}; clear it again "
+                                   "(and every month between) in order")
             return self._event(con, period, "close", by, None, None, run["seq"])
 
     def reopen_period(self, period: str, reason: str, by: str, approved_by: str) -> dict[str, Any]:
@@ -225,12 +267,16 @@ class Workspace:
         label = period.label
         if self.is_closed(con, label):
             raise NotPermitted(f"{label} is closed in {self.root}; reopen it (two people) before clearing it again")
-        later = con.execute("SELECT min(period) FROM runs WHERE command = 'clear' AND status = 'done' AND period > $p",
-                            {"p": label}).fetchall()[0][0]
-        if later is not None:
-            raise NotPermitted(f"{later} was already cleared on top of {label} in {self.root}; months are cleared in "
-                               "order, so a new run of an earlier month would leave the later one's carried items "
-                               "stale (see docs/decisions.md)")
+        stale = self.needs_rerun(con)
+        later = [p for p, run in self._standing_runs(con).items() if p > label and run["seq"] not in stale]
+        if later:
+            raise NotPermitted(f"{later[0]} was already cleared on top of {label} in {self.root}; months are cleared "
+                               f"in order: reopen {label} (two people) to clear it again, then re-run every later "
+                               "month in order (see docs/decisions.md)")
+        earlier = [p for p, run in self._standing_runs(con).items() if p < label and run["seq"] in stale]
+        if earlier:
+            raise NotPermitted(f"{earlier[0]} needs a re-run first ({stale[self._standing_runs(con)[earlier[0]]['seq']]}); "
+                               "months are re-run in order, each carrying from the one before")
         carry = self.carry_in(con, period)
         seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM runs").fetchall()[0][0]
         from mediclear_cli import __version__
@@ -283,8 +329,10 @@ class Workspace:
             rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]
             closed = {p for (p,) in con.execute("SELECT DISTINCT period FROM period_events").fetchall()
                       if self.is_closed(con, p)}
+            stale = self.needs_rerun(con)
         for row in rows:
             row["period_closed"] = row["period"] in closed
+            row["needs_rerun"] = stale.get(row["seq"])
         return rows
 
     def show(self, ref: str) -> dict[str, Any]:
@@ -315,8 +363,11 @@ class Workspace:
             run = self.effective_run(con, period)
             if run is None:
                 raise UsageError(f"{period} has no completed clear run in {self.root}")
+            needs_rerun = self.needs_rerun(con).get(run["seq"])
+            level = json.loads(run["options"] or "{}").get("level", "province")
             if not run["held_file"]:
-                return {"period": period, "state_run": run["seq"], "items": []}
+                return {"period": period, "state_run": run["seq"], "needs_rerun": needs_rerun, "level": level,
+                        "items": []}
             items = _all(con, f"""
                 SELECT h.side, h.setl_id, h.first_period, any_value(h.category) AS category,
                        count(*) AS records, sum(h.clr_amt) AS clr_amt,
@@ -331,7 +382,7 @@ class Workspace:
             item["age_months"] = here.months_after(Period.parse(item["first_period"]))
         if older_than is not None:
             items = [i for i in items if i["age_months"] > older_than]
-        return {"period": period, "state_run": run["seq"], "items": items}
+        return {"period": period, "state_run": run["seq"], "needs_rerun": needs_rerun, "level": level, "items": items}
 
     def write_off(self, side: str, setl_ids: list[str], reason: str, by: str, approved_by: str) -> dict[str, Any]:
         """Write held items off (two people): they are no longer carried, and the record says who and why."""
@@ -358,6 +409,17 @@ class Workspace:
                                  "run": state["state_run"]})
                 con.execute("COMMIT")
         return {"written_off": len(setl_ids), "side": side, "by": by.strip(), "approved_by": approved_by.strip()}
+
+
+@contextmanager
+def _private_files() -> Iterator[None]:
+    """Files DuckDB creates meanwhile (the store, its write-ahead log) are owner-only: umask 077 while the store
+    is open. The umask is the process's; mediclear opens the store from one thread at a time."""
+    previous = os.umask(0o077)
+    try:
+        yield
+    finally:
+        os.umask(previous)
 
 
 def _recorded_manifest(run: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -16,6 +16,9 @@ from typer.testing import CliRunner
 from mediclear_cli.cli import app
 
 os.environ.setdefault("TZ", "UTC")
+# `--pdf auto` is every command's default; a test that prints says so (--pdf always). The README's main
+# command, run by CI as written, prints with the default.
+os.environ.setdefault("MEDICLEAR_PDF", "never")
 REPO = Path(__file__).resolve().parent.parent
 SAMPLE = REPO / "sample_data"
 D = Decimal
@@ -98,4 +101,14 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     out = tmp_path_factory.mktemp("generated")
     generate(out, rows=4000, period=Period.parse("2026-10"), seed=7)
+    return out
+
+
+def as_ledger(path: Path) -> Path:
+    """The same settlements as the agency's ledger would hold them: its own file, with the agency's vali_flag
+    column (one extract given as both sides is refused, contract §1)."""
+    table = pq.read_table(path)
+    table = table.append_column("vali_flag", pa.array(["1"] * table.num_rows, pa.string()))
+    out = path.with_name(path.stem + "-ledger.parquet")
+    pq.write_table(table, out)
     return out

@@ -14,7 +14,8 @@ SAMPLE_ARGS = ["--claims", SAMPLE / "claims", "--ledger", SAMPLE / "ledger", "--
 
 def test_clean_month_exits_0_and_json_goes_to_stdout(tmp_path):
     c = write_rows(tmp_path / "c.parquet", [row("A"), row("B", insured="110000", care="150000")])
-    l = write_rows(tmp_path / "l.parquet", [row("A"), row("B", insured="110000", care="150000")])
+    l = write_rows(tmp_path / "l.parquet", [row("A", vali_flag="1"), row("B", insured="110000", care="150000",
+                                                                       vali_flag="1")])
     result = cli(["clear", "--claims", c, "--ledger", l, "--period", "2026-10", "--out", tmp_path / "run", "--json"], 0)
     summary = json.loads(result.stdout)
     assert summary["exit_code"] == 0 and summary["held_records"] == 0
@@ -65,7 +66,8 @@ def test_missing_required_column_exits_65_naming_file_and_column(tmp_path):
 def test_corrupt_file_exits_65(tmp_path):
     bad = tmp_path / "bad.parquet"
     bad.write_bytes(b"PAR1" + b"\x00" * 64)
-    result = cli(["reconcile", "--claims", bad, "--ledger", bad, "--period", "2026-10", "--out", tmp_path / "r"], 65)
+    good = write_rows(tmp_path / "l.parquet", [row("A")])
+    result = cli(["reconcile", "--claims", bad, "--ledger", good, "--period", "2026-10", "--out", tmp_path / "r"], 65)
     _one_line_error(result, "bad.parquet")
 
 

@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from mediclear_cli.jobs import verify_run
 from mediclear_cli.periods import Period
 
-from conftest import cli, row, write_rows
+from conftest import as_ledger, cli, row, write_rows
 
 D = Decimal
 
@@ -61,7 +61,7 @@ def test_a_claim_held_in_october_is_matched_late_and_cleared_in_november(tmp_pat
     assert second["clearing"]["cleared_clr_amt"] == "330.00"
     assert second["carry_forward"]["resolved"] == {"items": 1, "records": 1, "clr_amt": "250.00",
                                                    "cleared_clr_amt": "250.00"}
-    assert second["carry_forward"]["held_after"] == {"records": 0, "clr_amt": "0.00"}
+    assert second["carry_forward"]["held_after"] == {"records": 0, "items": 0, "clr_amt": "0.00"}
     assert json.loads(cli(["held", "--workspace", ws, "--json"]).stdout)["items"] == []
     run_dir = Path(json.loads(cli(["show", "2", "--workspace", ws]).stdout)["out_dir"])
     outcome = pq.read_table(run_dir / "carry_forward.parquet").to_pylist()
@@ -73,7 +73,7 @@ def test_a_claim_held_in_october_is_matched_late_and_cleared_in_november(tmp_pat
 
     book = openpyxl.load_workbook(run_dir / "statements.xlsx", read_only=True)
     sheet = [tuple(r) for r in book["挂账结转"].iter_rows(values_only=True)]
-    assert sheet[1][:5] == ("医药机构结算明细", "B1", "2026-10", "2026-10", "本期补清算")
+    assert sheet[1][:5] == ("医药机构", "B1", "2026-10", "2026-10", "本期补清算")
     overview = {r[0]: r[1] for r in book["汇总"].iter_rows(values_only=True) if r and r[0]}
     assert overview["上期结转挂账(笔/金额)"] == "1 / 250.00" and overview["期末挂账合计"] == "0 / 0.00"
 
@@ -172,7 +172,7 @@ def test_close_refuses_a_second_clear_and_reopening_needs_two_people(tmp_path):
          "--approved-by", " 王芳 ", "--workspace", ws], 77)  # the same person twice
     cli(["reopen", "--period", "2026-10", "--reason", "ledger corrected", "--by", "王芳",
          "--approved-by", "李强", "--workspace", ws])
-    lg2 = write_rows(tmp_path / "l2.parquet", [row("A1"), row("B1")])
+    lg2 = write_rows(tmp_path / "l2.parquet", [row("A1", vali_flag="1"), row("B1", vali_flag="1")])
     again = summary_of(clear(ws, c, lg2, "2026-10", 0))
     assert again["workspace"]["supersedes"] == 1
     events = json.loads(cli(["show", "2", "--workspace", ws]).stdout)["period_events"]
@@ -195,7 +195,7 @@ def test_write_off_needs_two_people_and_stops_the_item_being_carried(tmp_path):
     cli([*args, "--by", "王芳", "--approved-by", "李强"])
     assert json.loads(cli(["held", "--workspace", ws, "--json"]).stdout)["items"] == []
     nov = write_rows(tmp_path / "n.parquet", [row("N1", when="2026-11-05 10:00:00")])
-    second = summary_of(clear(ws, nov, nov, "2026-11", 0))
+    second = summary_of(clear(ws, nov, as_ledger(nov), "2026-11", 0))
     assert second["carry_forward"]["carried_in"]["records"] == 0
     store = duckdb.connect(str(ws / "workspace.duckdb"), read_only=True)
     assert store.execute("SELECT setl_id, clr_amt, by_person, approved_by FROM writeoffs").fetchall() == [
@@ -206,9 +206,9 @@ def test_write_off_needs_two_people_and_stops_the_item_being_carried(tmp_path):
 def test_months_are_cleared_in_order(tmp_path):
     ws = tmp_path / "ws"
     c = write_rows(tmp_path / "c.parquet", [row("A1", when="2026-11-02 10:00:00")])
-    clear(ws, c, c, "2026-11", 0)
+    clear(ws, c, as_ledger(c), "2026-11", 0)
     old = write_rows(tmp_path / "o.parquet", [row("O1")])
-    assert "in order" in clear(ws, old, old, "2026-10", 77).stderr
+    assert "in order" in clear(ws, old, as_ledger(old), "2026-10", 77).stderr
 
 
 def test_a_workspace_that_cannot_be_created_exits_73(tmp_path):
@@ -229,7 +229,7 @@ def test_a_large_excel_book_streams_the_carried_items_too(tmp_path):
     oct_l = write_rows(tmp_path / "10" / "ledger.parquet", [row("A1")])
     clear(ws, oct_c, oct_l, "2026-10")
     nov_c = write_rows(tmp_path / "11" / "claims.parquet", [row("C1", when="2026-11-03 10:00:00")])
-    nov_l = write_rows(tmp_path / "11" / "ledger.parquet", [row("C1", when="2026-11-03 10:00:00")])
+    nov_l = write_rows(tmp_path / "11" / "ledger.parquet", [row("C1", when="2026-11-03 10:00:00", vali_flag="1")])
     out = tmp_path / "nov"
     clear(ws, nov_c, nov_l, "2026-11", 1, "--excel-exceptions", "200000", "--out", out)
     book = load_workbook(out / "statements.xlsx", read_only=True)
@@ -246,7 +246,7 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     first = summary_of(clear(ws, c, lg, "2026-10"))
     second = summary_of(clear(ws, c, lg, "2026-10"))
     assert first["run_id"] == second["run_id"]
-    assert second["workspace"] == {"run": 2, "carried_from": None, "repeat_of": 1, "reproduced": True}
+    assert second["workspace"] == {"run": 2, "carried_from": None, "repeat_of": 1, "reproduced": True, "created": False}
     dirs = [Path(r["out_dir"]) for r in json.loads(cli(["runs", "--workspace", ws, "--json"]).stdout)]
     for name in ("summary.json", "exceptions.parquet", "net_positions.parquet", "carry_forward.parquet"):
         assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
@@ -254,7 +254,7 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     # a repeat into the same --out folder is compared with what the folder held before, not with itself
     fixed = tmp_path / "fixed"
     clear(ws, c, lg, "2026-10", 1, "--out", str(fixed))
-    lg_changed = write_rows(tmp_path / "l3.parquet", [row("A1"), row("B1", "50.00", "20.00", "5.00")])
+    lg_changed = write_rows(tmp_path / "l3.parquet", [row("A1", vali_flag="1"), row("B1", "50.00", "20.00", "5.00", vali_flag="1")])
     assert summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]["supersedes"] == 3
     repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
     assert repeat["repeat_of"] == 4 and repeat["reproduced"] is True
@@ -264,7 +264,7 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     clear(ws, c, lg, "2026-10", 1)
     # the repeat starts from the same carried-in state as the first: November sees B1 once, not twice
     nov = write_rows(tmp_path / "n.parquet", [row("N1", when="2026-11-05 10:00:00")])
-    third = summary_of(clear(ws, nov, nov, "2026-11"))
+    third = summary_of(clear(ws, nov, as_ledger(nov), "2026-11"))
     assert third["carry_forward"]["carried_in"]["records"] == 2  # B1 on each side
 
 
@@ -283,12 +283,12 @@ def test_a_second_run_on_a_held_workspace_exits_75_at_once(tmp_path):
     fcntl.flock(fd, fcntl.LOCK_EX)
     try:
         started = time.monotonic()
-        result = clear(ws, c, c, "2026-10", 75)
+        result = clear(ws, c, as_ledger(c), "2026-10", 75)
         assert time.monotonic() - started < 5 and "another mediclear run" in result.stderr
         cli(["close", "--period", "2026-10", "--by", "a", "--workspace", ws], 75)
     finally:
         os.close(fd)
-    clear(ws, c, c, "2026-10", 0)  # released: the next run proceeds
+    clear(ws, c, as_ledger(c), "2026-10", 0)  # released: the next run proceeds
 
 
 def test_two_runs_started_at_once_one_proceeds_the_other_exits_75(tmp_path):
@@ -398,19 +398,19 @@ def test_schema_changes_are_migrated_without_losing_runs(tmp_path, monkeypatch):
 
     ws = tmp_path / "ws"
     c = write_rows(tmp_path / "c.parquet", [row("A1")])
-    clear(ws, c, c, "2026-10", 0)
+    clear(ws, c, as_ledger(c), "2026-10", 0)
     monkeypatch.setattr(workspace, "MIGRATIONS", [*workspace.MIGRATIONS,
                                                   ["ALTER TABLE runs ADD COLUMN host VARCHAR"]])
     runs = json.loads(cli(["runs", "--workspace", ws, "--json"]).stdout)  # read-only: not migrated yet
     assert len(runs) == 1
-    clear(ws, c, c, "2026-10", 0)
+    clear(ws, c, as_ledger(c), "2026-10", 0)
     store = duckdb.connect(str(ws / "workspace.duckdb"), read_only=True)
     assert store.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchall() == [
         (str(len(workspace.MIGRATIONS)),)]
     assert store.execute("SELECT count(*), count(host) FROM runs").fetchall() == [(2, 0)]
     store.close()
     monkeypatch.setattr(workspace, "MIGRATIONS", workspace.MIGRATIONS[:1])
-    assert "newer" in clear(ws, c, c, "2026-10", 78).stderr  # a newer workspace is refused, never guessed at
+    assert "newer" in clear(ws, c, as_ledger(c), "2026-10", 78).stderr  # a newer workspace is refused, never guessed at
 
 
 def test_an_input_column_named_like_the_carry_marker_is_kept_apart_and_screens_run_beside_carry(tmp_path):
@@ -419,7 +419,7 @@ def test_an_input_column_named_like_the_carry_marker_is_kept_apart_and_screens_r
     lg = write_rows(tmp_path / "l.parquet", [row("A1")])
     clear(ws, c, lg, "2026-10", 1, "--screen")
     nov = write_rows(tmp_path / "n.parquet", [row("N1", when="2026-11-05 10:00:00", held_since="x")])
-    second = summary_of(clear(ws, nov, nov, "2026-11", 1, "--screen"))
+    second = summary_of(clear(ws, nov, as_ledger(nov), "2026-11", 1, "--screen"))
     assert second["carry_forward"]["still_held"]["records"] == 1 and "screen" in second
     run = json.loads(cli(["show", "2", "--workspace", ws]).stdout)
     exceptions = pq.read_table(Path(run["out_dir"]) / "exceptions.parquet").to_pylist()
