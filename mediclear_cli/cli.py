@@ -9,14 +9,16 @@ from __future__ import annotations
 
 import functools
 import sys
+from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any, Callable, Optional
 
 import duckdb
 import typer
+from typer.core import TyperArgument
 
 from mediclear_cli import __version__, console
-from mediclear_cli.errors import ExitCode, MediclearError
+from mediclear_cli.errors import ExitCode, Interrupted, MediclearError, exit_code_for, stopped_by
 from mediclear_cli.writers import to_json
 
 
@@ -26,7 +28,7 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def run(*args: Any, **kwargs: Any) -> None:
         try:
-            command(*args, **kwargs)
+            _interruptible(command, *args, **kwargs)
         except typer.Exit:
             raise
         except MediclearError as exc:
@@ -64,6 +66,32 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+def _interruptible(command: Callable[..., None], *args: Any, **kwargs: Any) -> None:
+    """Run a command; if a signal stopped it, whatever unwound it (our Interrupted, KeyboardInterrupt, DuckDB's
+    RuntimeError("Query interrupted")) ends as one line and 130 / 143 — even under --debug, so cron never reads
+    an interrupted run as finished (1) or as a bug (70)."""
+    try:
+        command(*args, **kwargs)
+    except typer.Exit:
+        raise
+    except BaseException as exc:
+        code = exit_code_for(exc)
+        if code not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
+            raise
+        name = "SIGTERM" if code == ExitCode.TERMINATED else "SIGINT"
+        console.error(f"interrupted ({name}); nothing was published", int(code))
+        raise typer.Exit(int(code)) from None
+
+
+def _argument_type(self: Any, ctx: Any) -> str | None:
+    """Help shows an argument by its metavar (PATH..., RUN_DIR) only, never a Python type such as <list[str]>:
+    Typer prints the type of arguments whatever their metavar, so the metavar'd ones are told apart here."""
+    return None if self.metavar else _plain_argument_type(self, ctx)
+
+
+_plain_argument_type = TyperArgument.display_type_rich
+TyperArgument.display_type_rich = _argument_type  # type: ignore[method-assign]
+
 app = typer.Typer(
     name="mediclear",
     help="Reconcile and clear cross-region medical-insurance settlements (异地就医直接结算清算).",
@@ -74,21 +102,28 @@ app = typer.Typer(
 )
 _state = {"debug": False}
 
-ClaimsOpt = Annotated[list[str], typer.Option("--claims", help="Hospital settlement extract: file, directory or glob; repeatable.")]
-LedgerOpt = Annotated[list[str], typer.Option("--ledger", help="Agency ledger: file, directory or glob; repeatable.")]
-PeriodOpt = Annotated[str, typer.Option("--period", help="Settlement month, YYYY-MM.")]
-OutOpt = Annotated[Path, typer.Option("--out", help="Run folder; replaced only once the new run is complete.")]
-ToleranceOpt = Annotated[str, typer.Option("--tolerance", help="Largest amount difference still matched, in yuan.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print summary.json to stdout.")]
-MemoryOpt = Annotated[str, typer.Option("--memory-limit", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's).")]
-TempOpt = Annotated[str, typer.Option("--temp-dir", help="Where DuckDB spills when memory runs short.")]
-LangOpt = Annotated[str, typer.Option("--lang", help="Statement language: zh or en.")]
-ReadmitOpt = Annotated[int, typer.Option("--readmit-days", help="Screen: re-admission within this many days.")]
-WindowOpt = Annotated[float, typer.Option("--duplicate-window-hours", help="Screen: duplicate settlements this close.")]
-OutlierKOpt = Annotated[float, typer.Option("--outlier-k", help="Screen: cost outlier threshold, robust SDs on log cost.")]
+ClaimsOpt = Annotated[list[str], typer.Option("--claims", metavar="PATH", help="Hospital settlement extract: file, directory or glob; repeatable.")]
+LedgerOpt = Annotated[list[str], typer.Option("--ledger", metavar="PATH", help="Agency ledger: file, directory or glob; repeatable.")]
+PeriodOpt = Annotated[str, typer.Option("--period", metavar="YYYY-MM", help="Settlement month: YYYY-MM, the platform's "
+                                                                         "YYYYMM, previous or current (this machine's clock).")]
+OutOpt = Annotated[Path, typer.Option("--out", metavar="DIR", help="Run folder; replaced only once the new run is complete.")]
+ToleranceOpt = Annotated[str, typer.Option("--tolerance", metavar="AMOUNT", help="Largest amount difference still matched, in yuan.")]
+JsonOpt = Annotated[bool, typer.Option("--json", metavar="", help="Print summary.json to stdout.")]
+MemoryOpt = Annotated[str, typer.Option("--memory-limit", metavar="SIZE", help="DuckDB memory limit, e.g. 4GB (default: DuckDB's).")]
+TempOpt = Annotated[str, typer.Option("--temp-dir", metavar="DIR", help="Where DuckDB spills when memory runs short.")]
+LangOpt = Annotated[str, typer.Option("--lang", metavar="zh|en", help="Statement language: zh or en.")]
+ReadmitOpt = Annotated[int, typer.Option("--readmit-days", metavar="DAYS", help="Screen: re-admission within this many days.")]
+WindowOpt = Annotated[float, typer.Option("--duplicate-window-hours", metavar="HOURS", help="Screen: duplicate settlements this close.")]
+OutlierKOpt = Annotated[float, typer.Option("--outlier-k", metavar="K", help="Screen: cost outlier threshold, robust SDs on log cost.")]
 WorkspaceOpt = Annotated[Optional[str], typer.Option(
-    "--workspace", help="Workspace folder: records runs, carries held items between months, closes periods.")]
-MinGroupOpt = Annotated[int, typer.Option("--outlier-min-group", help="Screen: smallest hospital x med_type group.")]
+    "--workspace", metavar="DIR", help="Workspace folder: records runs, carries held items between months, closes periods.")]
+# One default for every command that prints (auto: a PDF when Chromium is installed); $MEDICLEAR_PDF sets
+# another for a machine, e.g. `never` on a host whose Chromium is not to be used.
+PdfOpt = Annotated[str, typer.Option("--pdf", metavar="never|auto|always", envvar="MEDICLEAR_PDF",
+                                     help="Also print statements/statements.pdf with headless Chromium: auto (when "
+                                          "one is installed; a failure to print is a warning), always (a failure "
+                                          "is an error) or never.")]
+MinGroupOpt = Annotated[int, typer.Option("--outlier-min-group", metavar="N", help="Screen: smallest hospital x med_type group.")]
 
 
 def _check_pdf(pdf: str) -> None:
@@ -107,13 +142,13 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     ctx: typer.Context,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks instead of one-line errors.")] = False,
+    debug: Annotated[bool, typer.Option("--debug", metavar="", help="Show tracebacks instead of one-line errors.")] = False,
     config: Annotated[Optional[Path], typer.Option(
-        "--config", help="mediclear.toml with the options of clear, the workspace and paths "
+        "--config", metavar="FILE", help="mediclear.toml with the options of clear, the workspace and paths "
                          "(default: $MEDICLEAR_CONFIG, else ./mediclear.toml when present).")] = None,
     log_format: Annotated[Optional[str], typer.Option(
-        "--log-format", help="text (people) or json (one object per line on stderr, for cron and log shippers).")] = None,
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Show the version.")] = False,
+        "--log-format", metavar="text|json", help="text (people) or json (one object per line on stderr, for cron and log shippers).")] = None,
+    version: Annotated[bool, typer.Option("--version", metavar="", callback=_version, is_eager=True, help="Show the version.")] = False,
 ) -> None:
     from mediclear_cli.config import load_config
 
@@ -131,6 +166,35 @@ def _root(
     ctx.default_map = settings.default_map
 
 
+def _finished_run(out: Path | None) -> dict[str, Any] | None:
+    """What a finished run folder at `out` held before this run (so replacing it is never silent)."""
+    import json
+
+    if out is None or not (out / "manifest.json").is_file():
+        return None
+    try:
+        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {"run_id": "?", "command": "?", "period": "?"}
+    return {"run_id": manifest.get("run_id"), "command": manifest.get("command"),
+            "period": (manifest.get("options") or {}).get("period")}
+
+
+def _say_where(run_id: str, out: Path, earlier: dict[str, Any] | None) -> None:
+    """The last lines people read: where the run is, which file to open, and what it replaced."""
+    console.note(f"run {run_id} written to {out}")
+    if earlier is not None:
+        console.note(f"replaced the earlier {earlier['command']} run {earlier['run_id']} ({earlier['period']}) "
+                     f"that was in {out}")
+    if (out / "statements.xlsx").is_file():
+        pdf = out / "statements" / "statements.pdf"
+        printable = pdf if pdf.is_file() else out / "statements" / "index.html"
+        console.note(f"open {out / 'statements.xlsx'} (Excel statement)"
+                     + (f" and {printable} (to print and sign)" if printable.is_file() else ""))
+    else:
+        console.note(f"open {out / 'summary.json'}; every exception is in {out / 'exceptions.parquet'}")
+
+
 def _finish(summary: dict, code: ExitCode, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(to_json(summary))
@@ -145,32 +209,34 @@ def clear(
     ledger: LedgerOpt,
     period: PeriodOpt,
     out: Annotated[Optional[Path], typer.Option(
-        "--out", help="Run folder; replaced only once the new run is complete. With --workspace, default "
+        "--out", metavar="DIR", help="Run folder; replaced only once the new run is complete. With --workspace, default "
                       "WORKSPACE/runs/PERIOD/NNNN-RUNID.")] = None,
     workspace: WorkspaceOpt = None,
-    regions: Annotated[Optional[str], typer.Option("--regions", help="Region register (Parquet).")] = None,
-    prepaid: Annotated[Optional[str], typer.Option("--prepaid", help="Prepaid fund balances (Parquet).")] = None,
-    level: Annotated[str, typer.Option("--level", help="Clearing unit: province or pool.")] = "province",
-    settlement: Annotated[str, typer.Option("--settlement", help="central or bilateral.")] = "central",
+    regions: Annotated[Optional[str], typer.Option("--regions", metavar="FILE", help="Region register (Parquet).")] = None,
+    prepaid: Annotated[Optional[str], typer.Option("--prepaid", metavar="FILE", help="Prepaid fund balances (Parquet).")] = None,
+    level: Annotated[str, typer.Option("--level", metavar="province|pool", help="Clearing unit: province or pool.")] = "province",
+    settlement: Annotated[str, typer.Option("--settlement", metavar="central|bilateral", help="central or bilateral.")] = "central",
     tolerance: ToleranceOpt = "0.00",
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
-    excel_exceptions: Annotated[int, typer.Option("--excel-exceptions", min=0, max=1_048_575,
+    excel_exceptions: Annotated[int, typer.Option("--excel-exceptions", metavar="N", min=0, max=1_048_575,
                                                   help="Rows of the Excel 差错 sheet (all rows are in exceptions.parquet).")] = 20_000,
-    statements: Annotated[bool, typer.Option("--statements/--no-statements",
+    statements: Annotated[bool, typer.Option("--statements/--no-statements", metavar="",
                                              help="Write printable per-unit statements into statements/.")] = True,
     lang: LangOpt = "zh",
-    pdf: Annotated[str, typer.Option("--pdf", help="never, auto or always: also print statements.pdf "
-                                                   "with headless Chromium.")] = "never",
-    screen: Annotated[bool, typer.Option("--screen", help="Also run the risk screens: flags.parquet, "
+    pdf: PdfOpt = "auto",
+    screen: Annotated[bool, typer.Option("--screen", metavar="", help="Also run the risk screens: flags.parquet, "
                                                           "screen_summary.json and a 稽核 sheet.")] = False,
     readmit_days: ReadmitOpt = 15,
     duplicate_window_hours: WindowOpt = 24.0,
     outlier_k: OutlierKOpt = 5.0,
     outlier_min_group: MinGroupOpt = 50,
 ) -> None:
-    """Reconcile, net and write the month's clearing statements (the main job)."""
+    """Reconcile, net and write the month's clearing statements (the main job).
+
+    Example: mediclear clear --claims /data/2026-10/claims --ledger /data/2026-10/ledger --period 2026-10 --out runs/2026-10
+    """
     from mediclear_cli.config import fill_period
     from mediclear_cli.jobs import JobSpec, run_clear
     from mediclear_cli.periods import Period
@@ -187,6 +253,7 @@ def clear(
                    ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group),
                    Path(workspace) if workspace else None)
     console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
+    earlier = _finished_run(out_path)
     with console.stages() as stage:
         summary, code, result = run_clear(spec, stage)
     console.show_recon(summary)
@@ -194,7 +261,9 @@ def clear(
     if "screen" in summary:
         console.note(f"risk screens: {summary['screen']['flags']} flags in flags.parquet")
     console.show_carry(summary)
-    console.note(f"run {summary['run_id']} written to {summary['out']}")
+    for notice in summary.pop("notices", []):
+        console.warn(notice)
+    _say_where(summary["run_id"], Path(summary["out"]), earlier)
     console.finished(summary, code)
     _finish(summary, code, as_json)
 
@@ -211,25 +280,32 @@ def reconcile(
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
 ) -> None:
-    """Reconcile only: summary.json and exceptions.parquet (plus manifest.json)."""
+    """Reconcile only: summary.json and exceptions.parquet (plus manifest.json).
+
+    Example: mediclear reconcile --claims claims/ --ledger ledger/ --period 2026-10 --out recon/2026-10
+    """
     from mediclear_cli.jobs import JobSpec, run_reconcile
 
     spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir)
+    earlier = _finished_run(out)
     with console.stages() as stage:
         summary, code = run_reconcile(spec, stage)
     console.show_recon(summary)
-    console.note(f"run {summary['run_id']} written to {out}")
+    _say_where(summary["run_id"], out, earlier)
     _finish(summary, code, as_json)
 
 
 @app.command()
 @_guarded
 def validate(
-    paths: Annotated[list[str], typer.Argument(help="Files, directories or globs of one side.")],
-    side: Annotated[str, typer.Option("--side", help="claims or ledger: which columns are required.")],
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files, directories or globs of one side.")],
+    side: Annotated[str, typer.Option("--side", metavar="claims|ledger", help="claims or ledger: which columns are required.")],
     as_json: JsonOpt = False,
 ) -> None:
-    """Row checks only: list rejected rows (reason, file, row, column); nothing is written."""
+    """Row checks only: list rejected rows (reason, file, row, column); nothing is written.
+
+    Example: mediclear validate /data/2026-10/ledger --side ledger
+    """
     from mediclear_cli.validation import validate_paths
 
     rejects, total = validate_paths(paths, side)
@@ -245,21 +321,27 @@ def validate(
 @app.command()
 @_guarded
 def sample(
-    out_dir: Annotated[Path, typer.Argument(help="Folder to write the generated month into.")],
-    rows: Annotated[int, typer.Option("--rows", min=10, help="Settlements per side (about).")] = 5000,
+    out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write the generated month into.")],
+    rows: Annotated[int, typer.Option("--rows", metavar="N", min=10, help="Settlements per side (about).")] = 5000,
     period: PeriodOpt = "2026-10",
-    seed: Annotated[int, typer.Option("--seed", help="Random seed; the same seed gives the same files.")] = 20261,
-    months: Annotated[int, typer.Option("--months", min=1, max=120, help="Consecutive months into OUT_DIR/YYYY-MM/, "
+    seed: Annotated[int, typer.Option("--seed", metavar="S", help="Random seed; the same seed gives the same files.")] = 20261,
+    months: Annotated[int, typer.Option("--months", metavar="N", min=1, max=120, help="Consecutive months into OUT_DIR/YYYY-MM/, "
                                         "some settlements reaching one side only the next month.")] = 1,
 ) -> None:
-    """Generate a realistic synthetic month (or several) with ground-truth labels."""
+    """Generate a realistic synthetic month (or several) with ground-truth labels.
+
+    Example: mediclear sample demo --rows 3000 --period 2026-10
+    """
     from mediclear_cli.periods import Period
     from mediclear_cli.sample import generate, generate_months
 
     if months == 1:
-        info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
+        with console.stages() as stage:
+            stage(f"generating about {rows:,} settlements per side into {out_dir}")
+            info = generate(out_dir, rows=rows, period=Period.parse(period), seed=seed)
         console.note(f"wrote {info['claims_rows']} claims rows and {info['ledger_rows']} ledger rows to {out_dir}")
         return
+    console.note(f"generating {months} months of about {rows:,} settlements per side into {out_dir}")
     for info in generate_months(out_dir, rows, Period.parse(period), months, seed):
         console.note(f"{info['period']}: {info['claims_rows']} claims rows (+{info.get('claims_late_rows', 0)} late), "
                      f"{info['ledger_rows']} ledger rows (+{info.get('ledger_late_rows', 0)} late) in "
@@ -271,8 +353,8 @@ def sample(
 def screen(
     period: PeriodOpt,
     out: OutOpt,
-    ledger: Annotated[Optional[list[str]], typer.Option("--ledger", help="Agency ledger to screen (preferred).")] = None,
-    claims: Annotated[Optional[list[str]], typer.Option("--claims", help="Hospital extract, when no ledger.")] = None,
+    ledger: Annotated[Optional[list[str]], typer.Option("--ledger", metavar="PATH", help="Agency ledger to screen (preferred).")] = None,
+    claims: Annotated[Optional[list[str]], typer.Option("--claims", metavar="PATH", help="Hospital extract, when no ledger.")] = None,
     readmit_days: ReadmitOpt = 15,
     duplicate_window_hours: WindowOpt = 24.0,
     outlier_k: OutlierKOpt = 5.0,
@@ -281,7 +363,10 @@ def screen(
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
 ) -> None:
-    """Risk screening: settlements that look like abuse or error (flags.parquet, screen_summary.json)."""
+    """Risk screening: settlements that look like abuse or error (flags.parquet, screen_summary.json).
+
+    Example: mediclear screen --ledger /data/2026-10/ledger --period 2026-10 --out screen/2026-10
+    """
     from mediclear_cli.jobs import run_screen
     from mediclear_cli.screen import ScreenOptions
 
@@ -294,20 +379,23 @@ def screen(
 @app.command()
 @_guarded
 def diff(
-    left: Annotated[list[str], typer.Argument(help="LEFT and RIGHT: Parquet files, folders or globs, or CSV files.")],
-    key: Annotated[list[str], typer.Option("--key", help="Key column (repeat for a composite key).")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write rows, cells, summary and reports here.")] = None,
-    mapping: Annotated[Optional[list[str]], typer.Option("--map", help="left_col=right_col when names differ.")] = None,
-    columns: Annotated[Optional[str], typer.Option("--columns", help="Comma-separated columns to compare.")] = None,
-    tolerance: Annotated[Optional[list[str]], typer.Option("--tolerance", help="X for every number, or COL=X.")] = None,
-    encoding: Annotated[Optional[str], typer.Option("--encoding", help="Encoding of CSV inputs, e.g. gb18030.")] = None,
-    ignore_case: Annotated[bool, typer.Option("--ignore-case", help="Compare text case-insensitively.")] = False,
-    ignore_spaces: Annotated[bool, typer.Option("--ignore-spaces", help="Ignore blanks around text.")] = False,
+    left: Annotated[list[str], typer.Argument(metavar="LEFT RIGHT", help="LEFT and RIGHT: Parquet files, folders or globs, or CSV files.")],
+    key: Annotated[list[str], typer.Option("--key", metavar="COL", help="Key column (repeat for a composite key).")],
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Write rows, cells, summary and reports here.")] = None,
+    mapping: Annotated[Optional[list[str]], typer.Option("--map", metavar="LEFT=RIGHT", help="left_col=right_col when names differ.")] = None,
+    columns: Annotated[Optional[str], typer.Option("--columns", metavar="A,B,...", help="Comma-separated columns to compare.")] = None,
+    tolerance: Annotated[Optional[list[str]], typer.Option("--tolerance", metavar="AMOUNT", help="X for every number, or COL=X.")] = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="Encoding of CSV inputs, e.g. gb18030.")] = None,
+    ignore_case: Annotated[bool, typer.Option("--ignore-case", metavar="", help="Compare text case-insensitively.")] = False,
+    ignore_spaces: Annotated[bool, typer.Option("--ignore-spaces", metavar="", help="Ignore blanks around text.")] = False,
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
 ) -> None:
-    """Compare any two tables on a key: rows only on one side, changed cells, duplicate keys (exit 1 if any)."""
+    """Compare any two tables on a key: rows only on one side, changed cells, duplicate keys (exit 1 if any).
+
+    Example: mediclear diff hospital.parquet agency.parquet --key setl_id --tolerance 0.01 --out diff/
+    """
     from mediclear_cli.diff import DiffOptions
     from mediclear_cli.errors import UsageError
     from mediclear_cli.jobs import run_diff
@@ -327,12 +415,15 @@ def diff(
 @app.command("diff-runs")
 @_guarded
 def diff_runs(
-    run_a: Annotated[Path, typer.Argument(help="The earlier run folder.")],
-    run_b: Annotated[Path, typer.Argument(help="The later run folder.")],
-    out: Annotated[Optional[Path], typer.Option("--out", help="Write records_moved.parquet and diff_runs.json.")] = None,
+    run_a: Annotated[Path, typer.Argument(metavar="RUN_A", help="The earlier run folder.")],
+    run_b: Annotated[Path, typer.Argument(metavar="RUN_B", help="The later run folder.")],
+    out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Write records_moved.parquet and diff_runs.json.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Compare two clearing runs of one period: net positions, records that moved and why, inputs."""
+    """Compare two clearing runs of one period: net positions, records that moved and why, inputs.
+
+    Example: mediclear diff-runs runs/2026-10 runs/2026-10-rerun --out diff-runs/
+    """
     from mediclear_cli.jobs import run_diff_runs
 
     summary, code = run_diff_runs(run_a, run_b, out)
@@ -344,16 +435,21 @@ def diff_runs(
 @app.command()
 @_guarded
 def statements(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by clear.")],
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by clear.")],
     lang: LangOpt = "zh",
-    pdf: Annotated[str, typer.Option("--pdf", help="never, auto or always: print statements.pdf with headless "
-                                                   "Chromium (auto: when one is installed).")] = "auto",
+    pdf: PdfOpt = "auto",
 ) -> None:
-    """(Re)write the printable per-unit statements of a clearing run into RUN_DIR/statements."""
+    """(Re)write the printable per-unit statements of a clearing run into RUN_DIR/statements.
+
+    Example: mediclear statements runs/2026-10 --pdf auto
+    """
     from mediclear_cli.statements_html import statements_for_run
 
     _check_pdf(pdf)
-    manifest = statements_for_run(run_dir, lang, pdf)
+    warnings: list[str] = []
+    manifest = statements_for_run(run_dir, lang, pdf, warnings)
+    for warning in warnings:
+        console.warn(warning)
     names = [f["file"] for f in manifest["files"]]
     console.note(f"wrote {len(names)} files to {run_dir / 'statements'}"
                  + (" including statements.pdf" if "statements.pdf" in names else " (HTML only; no PDF)"))
@@ -362,10 +458,13 @@ def statements(
 @app.command()
 @_guarded
 def verify(
-    run_dir: Annotated[Path, typer.Argument(help="A run folder written by clear or reconcile.")],
-    outputs_only: Annotated[bool, typer.Option("--outputs-only", help="Do not re-hash the input files.")] = False,
+    run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by clear or reconcile.")],
+    outputs_only: Annotated[bool, typer.Option("--outputs-only", metavar="", help="Do not re-hash the input files.")] = False,
 ) -> None:
-    """Recompute a run's manifest; exit 65 on any difference."""
+    """Recompute a run's manifest; exit 65 on any difference.
+
+    Example: mediclear verify runs/2026-10
+    """
     from mediclear_cli.errors import VerifyMismatch
     from mediclear_cli.jobs import verify_run
 
@@ -396,10 +495,13 @@ def _period_label(period: str | None) -> str | None:
 @_guarded
 def runs(
     workspace: WorkspaceOpt = None,
-    period: Annotated[Optional[str], typer.Option("--period", help="Only this month (YYYY-MM or previous).")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the list as JSON.")] = False,
+    period: Annotated[Optional[str], typer.Option("--period", metavar="YYYY-MM", help="Only this month (YYYY-MM or previous).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print the list as JSON.")] = False,
 ) -> None:
-    """List the workspace's runs: number, run id, period, status, exit code, output folder."""
+    """List the workspace's runs: number, run id, period, status, exit code, output folder.
+
+    Example: mediclear runs --workspace /srv/mc --period 2026-10
+    """
     rows = _workspace(workspace).runs(_period_label(period))
     if as_json:
         sys.stdout.write(to_json(rows))
@@ -410,6 +512,8 @@ def runs(
             "supersedes " + str(r["supersedes"]) if r["supersedes"] else "")
         if r["period_closed"]:
             note = (note + "; " if note else "") + "period closed"
+        if r.get("needs_rerun"):
+            note = (note + "; " if note else "") + f"needs a re-run: {r['needs_rerun']}"
         typer.echo(f"{r['seq']}\t{r['run_id'] or '-'}\t{r['period']}\t{r['status']}\t"
                    f"{'' if r['exit_code'] is None else r['exit_code']}\t{r['finished_at'] or ''}\t{note}\t"
                    f"{r['out_dir'] or ''}")
@@ -418,10 +522,13 @@ def runs(
 @app.command()
 @_guarded
 def show(
-    run: Annotated[str, typer.Argument(help="A run number (from `mediclear runs`) or a run id or its prefix.")],
+    run: Annotated[str, typer.Argument(metavar="RUN", help="A run number (from `mediclear runs`) or a run id or its prefix.")],
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Print one recorded run as JSON: inputs with SHA-256, options, summary, exit code, outputs, manifest hash."""
+    """Print one recorded run as JSON: inputs with SHA-256, options, summary, exit code, outputs, manifest hash.
+
+    Example: mediclear show 3 --workspace /srv/mc
+    """
     sys.stdout.write(to_json(_workspace(workspace).show(run)))
 
 
@@ -429,39 +536,62 @@ def show(
 @_guarded
 def held(
     workspace: WorkspaceOpt = None,
-    period: Annotated[Optional[str], typer.Option("--period", help="As after this month's run (default: the "
+    period: Annotated[Optional[str], typer.Option("--period", metavar="YYYY-MM", help="As after this month's run (default: the "
                                                                      "latest cleared month).")] = None,
-    older_than: Annotated[Optional[int], typer.Option("--older-than", min=0, help="Only items held more than N "
-                                                                                "months.")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the items as JSON.")] = False,
+    older_than: Annotated[Optional[int], typer.Option("--older-than", min=0, metavar="N",
+                                                      help="Only items held more than N months.")] = None,
+    detail: Annotated[bool, typer.Option("--detail", metavar="", help="One line per item (TSV) instead of the summary.")] = False,
+    xlsx: Annotated[Optional[Path], typer.Option("--xlsx", metavar="FILE",
+                                                 help="Also write the summary and every item to an Excel file.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", metavar="", help="Print the summary and the items as JSON.")] = False,
 ) -> None:
-    """List held items (挂账) carried to the next month, with the month first held and their age."""
+    """Held items (挂账) carried to the next month: a summary per unit (就医地) × category × age band with money;
+    --detail for the items, --xlsx for the finance desk, --json for scripts.
+
+    Example: mediclear held --workspace /srv/mc --older-than 2 --xlsx held.xlsx
+    """
+    from mediclear_cli.held_report import DETAIL_HEADERS, SUMMARY_HEADERS, summarise, write_xlsx
+
     state = _workspace(workspace).held(_period_label(period), older_than)
+    summary_rows = summarise(state)
+    if xlsx is not None:
+        write_xlsx(state, summary_rows, xlsx)
     if as_json:
-        sys.stdout.write(to_json(state))
-    else:
-        typer.echo("side\tsetl_id\tfirst_period\tage_months\tcategory\trecords\tclr_amt\tsettled_month\t"
-                   "insuplc_admdvs\tmdtrtarea_admvs\tfixmedins_code")
+        sys.stdout.write(to_json(state | {"summary": summary_rows}))
+    elif detail:
+        typer.echo("\t".join(key for key, _ in DETAIL_HEADERS))
         for i in state["items"]:
-            typer.echo(f"{i['side']}\t{i['setl_id']}\t{i['first_period']}\t{i['age_months']}\t{i['category']}\t"
-                       f"{i['records']}\t{i['clr_amt']}\t{i['settled_month']}\t{i['insuplc_admdvs'] or ''}\t"
-                       f"{i['mdtrtarea_admvs'] or ''}\t{i['fixmedins_code'] or ''}")
-    total = sum((i["clr_amt"] or 0 for i in state["items"]), 0)
-    console.note(f"{len(state['items'])} held items after {state['period'] or 'no run yet'}; clr_amt {total:,.2f}")
+            typer.echo("\t".join("" if i.get(key) is None else str(i[key]) for key, _ in DETAIL_HEADERS))
+    else:
+        console.table_out(f"挂账事项 (held items) after {state['period'] or 'no run yet'}",
+                          [label for _, label in SUMMARY_HEADERS],
+                          [[str(r[key]) if key != "clr_amt" else f"{r[key]:,.2f}" for key, _ in SUMMARY_HEADERS]
+                           for r in summary_rows], right_from=4)
+    total = sum((Decimal(i["clr_amt"] or 0) for i in state["items"]), Decimal("0.00"))
+    records = sum(int(i["records"]) for i in state["items"])
+    console.note(f"{len(state['items'])} held items ({records} carried rows; an item is one side × setl_id) after "
+                 f"{state['period'] or 'no run yet'}; clr_amt {total:,.2f}"
+                 + (f"; written to {xlsx}" if xlsx is not None else ""))
+    if state.get("needs_rerun"):
+        console.warn(f"{state['period']} needs a re-run ({state['needs_rerun']}): these items may change")
 
 
-PersonOpt = Annotated[str, typer.Option("--by", help="Who does it (recorded).")]
-ApproverOpt = Annotated[str, typer.Option("--approved-by", help="The second person, who approves (双审制).")]
+PersonOpt = Annotated[str, typer.Option("--by", metavar="NAME", help="Who does it (recorded).")]
+ApproverOpt = Annotated[str, typer.Option("--approved-by", metavar="NAME", help="The second person, who approves (双审制); "
+                                                                 "missing or the same person: exit 77.")]
 
 
 @app.command("close")
 @_guarded
 def close_period(
-    period: Annotated[str, typer.Option("--period", help="The month to close (YYYY-MM or previous).")],
+    period: Annotated[str, typer.Option("--period", metavar="YYYY-MM", help="The month to close (YYYY-MM or previous).")],
     by: PersonOpt,
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Close a cleared month: a later clear of it is refused (exit 77) until it is reopened by two people."""
+    """Close a cleared month: a later clear of it is refused (exit 77) until it is reopened by two people.
+
+    Example: mediclear close --period 2026-10 --by 王芳 --workspace /srv/mc
+    """
     event = _workspace(workspace).close_period(_period_label(period) or "", by)
     console.log("period closed", **event)
     console.note(f"{event['period']} closed by {event['by']} (run {event['run']})")
@@ -470,13 +600,16 @@ def close_period(
 @app.command()
 @_guarded
 def reopen(
-    period: Annotated[str, typer.Option("--period", help="The closed month to reopen.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why (recorded).")],
+    period: Annotated[str, typer.Option("--period", metavar="YYYY-MM", help="The closed month to reopen.")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why (recorded).")],
     by: PersonOpt,
-    approved_by: ApproverOpt,
+    approved_by: ApproverOpt = "",
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Reopen a closed month; needs two different people (exit 77 otherwise)."""
+    """Reopen a closed month; needs two different people (exit 77 otherwise).
+
+    Example: mediclear reopen --period 2026-10 --reason "ledger re-extract" --by 王芳 --approved-by 李强 --workspace /srv/mc
+    """
     event = _workspace(workspace).reopen_period(_period_label(period) or "", reason, by, approved_by)
     console.log("period reopened", **event)
     console.note(f"{event['period']} reopened by {event['by']}, approved by {event['approved_by']}")
@@ -485,20 +618,36 @@ def reopen(
 @app.command()
 @_guarded
 def writeoff(
-    setl_id: Annotated[list[str], typer.Option("--setl-id", help="A held item's setl_id; repeatable.")],
-    side: Annotated[str, typer.Option("--side", help="claims or ledger.")],
-    reason: Annotated[str, typer.Option("--reason", help="Why it will never be resolved (recorded).")],
+    setl_id: Annotated[list[str], typer.Option("--setl-id", metavar="ID", help="A held item's setl_id; repeatable.")],
+    side: Annotated[str, typer.Option("--side", metavar="claims|ledger", help="claims or ledger.")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why it will never be resolved (recorded).")],
     by: PersonOpt,
-    approved_by: ApproverOpt,
+    approved_by: ApproverOpt = "",
     workspace: WorkspaceOpt = None,
 ) -> None:
-    """Write held items off: they stop being carried; needs two different people (exit 77 otherwise)."""
+    """Write held items off: they stop being carried; needs two different people (exit 77 otherwise).
+
+    Example: mediclear writeoff --side claims --setl-id X --reason "withdrawn" --by 王芳 --approved-by 李强 --workspace /srv/mc
+    """
     result = _workspace(workspace).write_off(side, setl_id, reason, by, approved_by)
     console.log("written off", **result)
     console.note(f"{result['written_off']} {side} item(s) written off by {result['by']}, "
                  f"approved by {result['approved_by']}")
 
 
+def _on_signal(signum: int, _frame: Any) -> None:
+    """SIGINT and SIGTERM stop the run the same way: remember which, and unwind through every `finally` (the
+    scratch database, the temporary run folder, the workspace record) to one line and 130 / 143."""
+    if stopped_by:
+        return  # a second Ctrl-C while cleaning up must not cut the clean-up short
+    stopped_by.append(signum)
+    raise Interrupted(signum)
+
+
 def main() -> None:
     """Console-script entry point."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, _on_signal)
     app()

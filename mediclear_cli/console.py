@@ -62,6 +62,24 @@ def error(message: str, exit_code: int | None = None) -> None:
     err.print(f"mediclear: error: {message}", markup=False, highlight=False)
 
 
+def warn(message: str) -> None:
+    if is_json():
+        log("warning", "warning", message=message)
+        return
+    err.print(f"warning: {message}", markup=False, highlight=False)
+
+
+def table_out(title: str, headers: list[str], rows: list[list[str]], right_from: int = 99) -> None:
+    """A command's data as an aligned table on stdout (the data of `held`, for people; scripts use --json)."""
+    out = Console(highlight=False, soft_wrap=False)
+    table = Table(title=title, title_justify="left")
+    for n, header in enumerate(headers):
+        table.add_column(header, justify="right" if n >= right_from else "left")
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
 def note(message: str) -> None:
     if is_json():
         log("note", message=message)
@@ -76,6 +94,7 @@ def _end_stage(now: float) -> None:
 
 
 def _json_stage(stage: str, **fields: Any) -> None:
+    fields.pop("watch", None)  # a connection to poll is for the terminal only
     now = time.monotonic()
     if fields.get("run_id"):
         _log["run_id"] = fields["run_id"]
@@ -84,10 +103,83 @@ def _json_stage(stage: str, **fields: Any) -> None:
     log("stage started", counts=fields or None)
 
 
+class _Stages:
+    """What a person watching a run sees on a terminal: each stage with its time once it ends, and while a side
+    is read, rows read of the total its Parquet footers declare, with rate and time left (DuckDB's progress of
+    the running query, polled from a thread: reading it never blocks the query)."""
+
+    def __init__(self) -> None:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(bar_width=28),
+                                 TextColumn("{task.fields[rows]}"), TextColumn("{task.fields[rate]}"),
+                                 TimeElapsedColumn(), TimeRemainingColumn(),
+                                 console=err, transient=True)
+        self.name: str | None = None
+        self.started = 0.0
+        self.task: Any = None
+        self.total = 0
+        self.stop_polling: Any = None
+
+    def __call__(self, stage: str, watch: Any = None, rows_total: int | None = None, **_fields: Any) -> None:
+        self._end()
+        self.name, self.started = stage, time.monotonic()
+        self.total = int(rows_total or 0)
+        fields = {"rows": f"of {self.total:,} rows" if self.total else "", "rate": ""}
+        self.task = self.progress.add_task(f"mediclear: {stage}", total=self.total or None, **fields)
+        if watch is not None and self.total:
+            self._poll(watch)
+
+    def _poll(self, con: Any) -> None:
+        import threading
+
+        try:
+            con.execute("SET enable_progress_bar = true")
+            con.execute("SET enable_progress_bar_print = false")
+        except Exception:  # noqa: BLE001 - progress is a nicety: a connection that refuses it just shows none
+            return
+        stop = threading.Event()
+        task, total, started = self.task, self.total, self.started
+        done_before = [0]
+
+        def run() -> None:
+            while not stop.wait(0.25):
+                try:
+                    share = con.query_progress()
+                except Exception:  # noqa: BLE001 - the connection closed under us: the stage is over
+                    return
+                if share < 0:
+                    continue
+                # a side read in two queries (a raw copy, then the checks) restarts DuckDB's count: never go back
+                done = max(done_before[0], int(total * min(share, 100.0) / 100))
+                done_before[0] = done
+                rate = done / max(time.monotonic() - started, 1e-3)
+                self.progress.update(task, completed=done, rows=f"{done:,} / {total:,} rows",
+                                     rate=f"{rate:,.0f} rows/s")
+
+        thread = threading.Thread(target=run, daemon=True, name="progress")
+        thread.start()
+        self.stop_polling = (stop, thread)
+
+    def _end(self) -> None:
+        if self.stop_polling is not None:
+            stop, thread = self.stop_polling
+            stop.set()
+            thread.join()
+            self.stop_polling = None
+        if self.name is None:
+            return
+        self.progress.remove_task(self.task)
+        took = time.monotonic() - self.started
+        rows = f", {self.total:,} rows ({self.total / max(took, 1e-3):,.0f} rows/s)" if self.total else ""
+        self.progress.console.print(f"  ✓ {self.name} {took:.1f} s{rows}", markup=False, highlight=False)
+        self.name = None
+
+
 @contextmanager
 def stages(enabled: bool = True) -> Iterator[Any]:
-    """A spinner naming the current stage; a no-op when stderr is not a terminal (cron, CI); log lines with
-    --log-format json."""
+    """Each stage with its time, and rows read of the total while the inputs are read; nothing when stderr is
+    not a terminal (cron, CI); one JSON line per stage start and end with --log-format json."""
     if is_json():
         yield _json_stage
         _end_stage(time.monotonic())
@@ -96,8 +188,14 @@ def stages(enabled: bool = True) -> Iterator[Any]:
     if not enabled or not err.is_terminal:
         yield lambda _stage, **_fields: None
         return
-    with err.status("starting") as status:
-        yield lambda stage, **_fields: status.update(f"mediclear: {stage} …")
+    tracker = _Stages()
+    with tracker.progress:
+        try:
+            yield tracker
+            tracker._end()
+        finally:
+            if tracker.stop_polling is not None:
+                tracker.stop_polling[0].set()
 
 
 def finished(summary: dict[str, Any], code: int) -> None:
@@ -117,9 +215,15 @@ def show_carry(summary: dict[str, Any]) -> None:
     line = (f"挂账 carried in {carry['carried_in']['records']} rows ({_money(carry['carried_in']['clr_amt'])}) "
             f"from {carry['carried_from_period'] or 'no earlier month'}: resolved {carry['resolved']['records']} "
             f"({_money(carry['resolved']['clr_amt'])}), still held {carry['still_held']['records']}; "
-            f"held now {carry['held_after']['records']} rows ({_money(carry['held_after']['clr_amt'])}), "
-            f"{carry['new_held']['records']} new this month")
+            f"{carry['new_held']['records']} rows newly held this month")
     err.print(line, markup=False)
+    # The three "held" figures people see, named and reconciled once (see held_report.py).
+    rejected = summary.get("held_by_category", {}).get("rejected", 0)
+    after = carry["held_after"]
+    err.print(f"held: {summary['held_records']} records not matched this run (incl. {rejected} rejected, which are "
+              f"reported but never carried) → {after['records']} rows carried to next month "
+              f"({_money(after['clr_amt'])}) → {after.get('items', '?')} items (one per side × setl_id; what "
+              "`mediclear held` counts)", markup=False)
     if ws:
         extra = ""
         if ws.get("repeat_of"):
@@ -151,6 +255,8 @@ def show_recon(summary: dict[str, Any]) -> None:
         table.add_row(*cells)
     err.print(table)
     err.print(f"held records: {summary['held_records']}; totals view balanced: {summary['totals_view']['balanced']}")
+    for warning in summary.get("warnings", []):
+        err.print(f"warning: {warning}", markup=False)
 
 
 def show_clearing(summary: dict[str, Any], net_positions: list[dict[str, Any]]) -> None:
@@ -172,8 +278,6 @@ def show_clearing(summary: dict[str, Any], net_positions: list[dict[str, Any]]) 
         f"(internal {c['internal_records']} records, {_money(c['internal_clr_amt'])}); "
         f"{c['transfers']} transfers totalling {_money(c['transfer_total'])}; Σ net = 0 checked"
     )
-    for warning in summary.get("warnings", []):
-        err.print(f"warning: {warning}", markup=False)
     res = summary.get("resources")
     if res:
         err.print(f"peak memory {res['peak_rss_bytes'] / 2**20:,.0f} MiB (DuckDB limit {res['memory_limit']}); "

@@ -171,3 +171,45 @@ PERSONAL_EXTRA_PATTERNS = ("cert", "idcard", "id_card", "sfzh", "tel", "phone", 
 def is_personal_extra(name: str) -> bool:
     lowered = name.lower()
     return any(p in lowered for p in PERSONAL_EXTRA_PATTERNS)
+
+# Columns only one side's extracts carry. A "claims" input holding agency-only columns (or a ledger holding the
+# hospital's message ids) most likely means --claims and --ledger were swapped: warned about, never refused,
+# since provinces add columns freely.
+AGENCY_ONLY_COLUMNS = ("vali_flag", "clr_optins", "clr_stas", "clr_appy_evt_id")
+HOSPITAL_ONLY_COLUMNS = ("medins_setl_id", "msgid")
+
+
+# --- Words finance reads (Excel, printed statements): the platform's code tables (platform.md) and the -------
+# reconciliation's reasons, in Chinese. Unknown codes (provinces extend every list) are shown as the code alone.
+SIDE_SHORT_ZH = {"claims": "医药机构", "ledger": "经办机构"}
+INSUTYPE_LABELS_ZH = {"310": "职工基本医疗保险", "320": "公务员医疗补助", "330": "大额医疗费用补助", "340": "离休人员医疗保障",
+                      "390": "城乡居民基本医疗保险", "392": "城乡居民大病医疗保险", "510": "生育保险"}
+CLR_TYPE_LABELS_ZH = {"11": "门诊", "21": "住院", "41": "药店购药", "99": "其他"}
+MED_TYPE_LABELS_ZH = {"11": "普通门诊", "12": "门诊挂号", "13": "急诊", "14": "门诊慢特病", "21": "普通住院",
+                      "22": "外伤住院", "23": "转外诊治住院", "24": "急诊转住院", "41": "定点药店购药", "51": "生育门诊",
+                      "52": "生育住院"}
+# reason codes of non-matched rows (reject reasons carry their own label in REJECT_REASONS)
+REASON_LABELS_ZH = {"duplicate_setl_id": "结算ID重复", "outside_period": "不在本清算期间", "not_in_ledger": "经办机构无此结算ID",
+                    "not_in_claims": "医药机构无此结算ID", "attributes_differ": "属性不一致", "amounts_differ": "金额不一致"}
+
+
+def coded_label(code: str | None, labels: dict[str, str]) -> str | None:
+    """'310' -> '310 职工基本医疗保险'; an unknown code stays as it is."""
+    if code is None:
+        return None
+    name = labels.get(code)
+    return f"{code} {name}" if name else code
+
+
+def reason_label_zh(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    if reason in REJECT_BY_CODE:
+        return REJECT_BY_CODE[reason].label_zh
+    return REASON_LABELS_ZH.get(reason, reason)
+
+
+def column_label_zh(name: str) -> str:
+    """'medfee_sumamt' -> '医疗费总额(medfee_sumamt)': the Chinese name finance knows, the column name beside it."""
+    column = BY_NAME.get(name)
+    return f"{column.label_zh}({name})" if column else name

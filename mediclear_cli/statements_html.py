@@ -47,6 +47,7 @@ TEXT = {
         "chart": "对方单位净额", "chart_index": "各单位轧差净额", "page_of": "清算单",
         "receive_from": "收", "pay_to": "付", "carry": "挂账结转", "carried_in": "上期结转",
         "resolved": "本期解决(补清算)", "still_held": "仍挂账", "new_held": "本期新增", "held_after": "期末挂账",
+        "annex": "附页", "see_annex": "明细见附页", "counterparties_n": "个对方单位", "held_n": "类挂账事项",
     },
     "en": {
         "title": "Cross-region settlement clearing statement", "index": "Net positions of all units",
@@ -67,34 +68,57 @@ TEXT = {
         "chart_index": "Net position by unit", "page_of": "Statement", "receive_from": "receive",
         "pay_to": "pay", "carry": "Carried items (挂账)", "carried_in": "Carried in", "resolved": "Resolved (cleared late)",
         "still_held": "Still held", "new_held": "New this month", "held_after": "Held at month end",
+        "annex": "annex", "see_annex": "detail on the annex page", "counterparties_n": "counterparties",
+        "held_n": "held groups",
     },
 }
 CATEGORY_EN = {c: c.replace("_", " ") for c in schema.CATEGORIES}
 
 CSS = """
-@page { size: A4; margin: 14mm 12mm 16mm 12mm; }
+@page { size: A4; margin: 10mm 11mm 12mm 11mm;
+        @bottom-right { content: counter(page) " / " counter(pages); font-size: 7pt; color: #555; } }
 * { box-sizing: border-box; }
 body { font-family: "Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
-       sans-serif; font-size: 9.5pt; color: #111; margin: 0; }
-h1 { font-size: 15pt; margin: 0 0 2mm 0; }
-h2 { font-size: 11pt; margin: 5mm 0 1.5mm 0; border-bottom: 1px solid #888; padding-bottom: 0.5mm; }
-table { border-collapse: collapse; width: 100%; page-break-inside: auto; }
+       sans-serif; font-size: 7.5pt; line-height: 1.25; color: #111; margin: 0; }
+h1 { font-size: 13pt; margin: 0 0 1mm 0; }
+h2 { font-size: 9pt; margin: 2mm 0 0.8mm 0; border-bottom: 1px solid #888; padding-bottom: 0.3mm;
+     break-after: avoid; }
+p { margin: 1mm 0; }
+table { border-collapse: collapse; width: 100%; }
 thead { display: table-header-group; }
-tr { page-break-inside: avoid; }
-th, td { border: 1px solid #999; padding: 1mm 1.5mm; text-align: left; vertical-align: top; }
+tfoot { display: table-footer-group; }
+tr { break-inside: avoid; }
+th, td { border: 0.6px solid #999; padding: 0.25mm 1.2mm; text-align: left; vertical-align: top; }
 th { background: #e8eef6; font-weight: 600; }
 td.money, th.money { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 .neg { color: #b00020; }
 tr.total td { font-weight: 700; background: #f4f4f4; }
-.meta td { border: none; padding: 0.4mm 2mm 0.4mm 0; }
-.meta td:first-child { color: #444; white-space: nowrap; }
-.hash { font-family: monospace; font-size: 7.5pt; word-break: break-all; }
-.statement { page-break-after: always; }
-.statement:last-child { page-break-after: auto; }
-.sign td { height: 14mm; width: 33%; }
+.meta td { border: none; padding: 0.3mm 3mm 0.3mm 0; }
+.meta td:nth-child(odd) { color: #444; white-space: nowrap; }
+.hash { font-family: monospace; font-size: 6.5pt; word-break: break-all; }
+table.frame { border: none; }
+table.frame > thead > tr > td, table.frame > tfoot > tr > td, table.frame > tbody > tr > td.caption,
+table.frame:not(.list) > tbody > tr > td { border: none; padding: 0; }
+.running { font-size: 7pt; color: #333; border-bottom: 0.6px solid #999; padding-bottom: 0.6mm; margin-bottom: 1.5mm; }
+.running.foot { border-bottom: none; border-top: 0.6px solid #999; padding-top: 0.6mm; margin: 1.5mm 0 0 0; }
+.statement { break-before: page; }
+.statement:first-child { break-before: auto; }
+.main { break-inside: avoid; }
+.annex { break-before: page; }
+.annex + .annex { break-before: auto; margin-top: 3mm; }
+.cols { display: flex; gap: 4mm; }
+.col { flex: 1 1 0; min-width: 0; }
+.col.wide { flex: 1.4 1 0; }
+.signoff { break-inside: avoid; break-before: avoid; }
+.sign td { height: 11mm; width: 33%; }
+.see { font-style: italic; }
+td.bar { width: 22mm; border-left: none; padding: 1mm 0.5mm; }
+td.bar span { display: block; height: 2.2mm; }
+td.bar span.pos { background: #2f6db5; }
+td.bar span.neg { background: #c0392b; }
 svg { display: block; margin: 1mm 0; }
 a { color: inherit; }
-@media screen { body { max-width: 186mm; margin: 10mm auto; } }
+@media screen { body { max-width: 188mm; margin: 10mm auto; } .statement { margin-bottom: 12mm; } }
 """
 
 
@@ -169,7 +193,37 @@ def _unit_label(code: str) -> str:
     return f"{code} {name}".strip()
 
 
+MAIN_COUNTERPARTIES = 12  # the common case fits one A4 page with its sign-off; longer lists go to the annex
+MAIN_HELD_ROWS = 12
+
+
+def _running(ctx: dict[str, Any], t: dict[str, str], code: str, annex: bool = False) -> str:
+    """The line every printed page carries (a repeated table header), so a signed sheet can always be matched
+    to its unit, period, run and manifest."""
+    part = f" · {t['annex']}" if annex else ""
+    return (f'<div class="running"><span>{_e(t["title"])}{part}</span> <b>{_e(_unit_label(code))}</b> · '
+            f'{t["period"]} {_e(ctx["period"])} · {t["run"]} {_e(ctx["run_id"])}<br>'
+            f'<span class="hash">{t["manifest"]} {_e(ctx["manifest_sha256"])}</span></div>')
+
+
+def _frame(head: str, body: str, columns: int = 1, cls: str = "frame", column_heads: str = "") -> str:
+    """A table whose header and footer rows Chromium repeats on every page the table spans."""
+    return (f'<table class="{cls}"><thead><tr><td colspan="{columns}">{head}</td></tr>{column_heads}</thead>'
+            f'<tfoot><tr><td colspan="{columns}">{head.replace("running", "running foot")}</td></tr></tfoot>'
+            f"<tbody>{body}</tbody></table>")
+
+
+def _net_bar(value: Decimal, biggest: Decimal) -> str:
+    """A small bar beside a counterparty's net: the chart, inside the table row, so it costs no page height."""
+    width = 0 if not biggest else float(abs(value) / biggest) * 100
+    cls = "pos" if value >= 0 else "neg"
+    return f'<td class="bar"><span class="{cls}" style="width:{width:.1f}%"></span></td>'
+
+
 def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> str:
+    """One unit's statement: a main page (totals, counterparties, fund split, prepaid, transfers, held items
+    and the sign-off, kept together on one A4 page), then annex pages when a list is longer than the main
+    page holds. Every page repeats the unit, period, run id and manifest hash."""
     code = unit["unit"]
     pairs = ctx["pairs"]
     by_party: dict[str, list[Decimal]] = defaultdict(lambda: [ZERO, ZERO, Decimal(0), Decimal(0)])
@@ -184,6 +238,7 @@ def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> 
             row = by_party[p["care_unit"]]
             row[1] += p["clr_amt"]
             row[3] += p["records"]
+    biggest = max((abs(v[0] - v[1]) for v in by_party.values()), default=ZERO)
     party_rows = []
     sums = [ZERO, ZERO]
     for party in sorted(by_party):
@@ -191,17 +246,18 @@ def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> 
         sums[0] += rec
         sums[1] += pay
         party_rows.append([f"<td>{_e(_unit_label(party))}</td>", _money_td(rec), _money_td(pay), _money_td(rec - pay),
-                           f'<td class="money">{int(n_rec + n_pay):,}</td>'])
+                           f'<td class="money">{int(n_rec + n_pay):,}</td>', _net_bar(rec - pay, biggest)])
     if (sums[0], sums[1], sums[0] - sums[1]) != (unit["receivable"], unit["payable"], unit["net"]):
         raise CheckFailed(f"statement of {code}: counterparty totals do not add up to its net position")
-    counterparties = _table(
-        [(t["counterparty"], False), (t["receivable"], True), (t["payable"], True), (t["net"], True),
-         (t["records"], True)],
-        party_rows,
-        [f"<td>{t['total']}</td>", _money_td(sums[0]), _money_td(sums[1]), _money_td(sums[0] - sums[1]),
-         f'<td class="money">{int(unit["receivable_records"] + unit["payable_records"]):,}</td>'],
-    ) if party_rows else f"<p>{t['none']}</p>"
-    chart = bar_chart([(_unit_label(p), by_party[p][0] - by_party[p][1]) for p in sorted(by_party)])
+    party_heads = [(t["counterparty"], False), (t["receivable"], True), (t["payable"], True), (t["net"], True),
+                   (t["records"], True), ("", False)]
+    party_total = [f"<td>{t['total']}</td>", _money_td(sums[0]), _money_td(sums[1]), _money_td(sums[0] - sums[1]),
+                   f'<td class="money">{int(unit["receivable_records"] + unit["payable_records"]):,}</td>', "<td></td>"]
+    annexes: list[str] = []
+    counterparties = _main_or_annex(
+        ctx, t, code, t["counterparties"], (party_heads, party_rows, party_total), MAIN_COUNTERPARTIES,
+        f'{len(party_rows)} {t["counterparties_n"]}: {t["receivable"]} {money(sums[0])} · {t["payable"]} '
+        f'{money(sums[1])} · {t["net"]} {money(sums[0] - sums[1])}', annexes)
 
     funds = [f for f in ctx["funds"] if f["unit"] == code]
     fund_total = sum((f["net"] for f in funds), ZERO)
@@ -222,10 +278,10 @@ def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> 
         prepaid = f"<h2>{t['prepaid']}</h2><p>{t['no_prepaid']}</p>"
     else:
         prepaid = f"<h2>{t['prepaid']}</h2>" + _table(
-            [(t["opening"], True), (t["movement"], True), (t["closing"], True), (t["warning"], True),
-             (t["topup"], True)],
-            [[_money_td(unit["opening_balance"]), _money_td(unit["net"]), _money_td(unit["closing_balance"]),
-              _money_td(unit["warning_line"]), _money_td(unit["topup_due"])]],
+            [("", False), (t["amount"], True)],
+            [[f"<td>{t[k]}</td>", _money_td(unit[field])] for k, field in (
+                ("opening", "opening_balance"), ("movement", "net"), ("closing", "closing_balance"),
+                ("warning", "warning_line"), ("topup", "topup_due"))],
         )
 
     moves = [m for m in ctx["transfers"] if code in (m["payer"], m["payee"])]
@@ -235,14 +291,30 @@ def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> 
           _money_td(m["amount"])] for m in moves],
     ) if moves else f"<p>{t['none']}</p>"
 
-    held = [h for h in ctx["held"] if h["unit"] == code]
+    # Held items by side and category, with the unit's part as insured and as care region side by side.
+    held: dict[tuple[str, str], list[Any]] = defaultdict(lambda: [0, ZERO, 0, ZERO])
+    for h in ctx["held"]:
+        if h["unit"] == code:
+            cell = held[(h["side"], h["category"])]
+            offset = 0 if h["role"] == "insured" else 2
+            cell[offset] += h["records"]
+            cell[offset + 1] += h["clr_amt"]
     cat_label = schema.CATEGORY_LABELS_ZH if ctx["lang"] == "zh" else CATEGORY_EN
-    held_table = _table(
-        [(t["role"], False), (t["side"], False), (t["category"], False), (t["records"], True), (t["amount"], True)],
-        [[f"<td>{_e(t[h['role']])}</td>", f"<td>{_e(t[h['side']])}</td>",
-          f"<td>{_e(cat_label.get(h['category'], h['category']))}</td>",
-          f'<td class="money">{h["records"]:,}</td>', _money_td(h["clr_amt"])] for h in held],
-    ) if held else f"<p>{t['none']}</p>"
+    order = {c: i for i, c in enumerate(schema.CATEGORIES)}
+    held_rows = [[f"<td>{_e(t[side])}</td>", f"<td>{_e(cat_label.get(cat, cat))}</td>",
+                  f'<td class="money">{v[0]:,}</td>', _money_td(v[1]), f'<td class="money">{v[2]:,}</td>',
+                  _money_td(v[3])]
+                 for (side, cat), v in sorted(held.items(), key=lambda kv: (kv[0][0], order.get(kv[0][1], 99)))]
+    held_heads = [(t["side"], False), (t["category"], False), (f"{t['insured']} {t['records']}", True),
+                  (f"{t['insured']} {t['amount']}", True), (f"{t['care']} {t['records']}", True),
+                  (f"{t['care']} {t['amount']}", True)]
+    held_sum = [sum((v[i] for v in held.values()), ZERO if i % 2 else 0) for i in range(4)]
+    held_total = [f"<td>{t['total']}</td>", "<td></td>", f'<td class="money">{held_sum[0]:,}</td>',
+                  _money_td(held_sum[1]), f'<td class="money">{held_sum[2]:,}</td>', _money_td(held_sum[3])]
+    held_table = _main_or_annex(
+        ctx, t, code, t["held"], (held_heads, held_rows, held_total), MAIN_HELD_ROWS,
+        f'{len(held_rows)} {t["held_n"]}: {t["insured"]} {money(held_sum[1])} · {t["care"]} {money(held_sum[3])}',
+        annexes)
 
     internal = ""
     if unit.get("internal_records"):
@@ -255,23 +327,47 @@ def _statement(unit: dict[str, Any], ctx: dict[str, Any], t: dict[str, str]) -> 
     )
     sign = _table([(t["prepared"], False), (t["checked"], False), (t["approved"], False)],
                   [[f"<td>{t['sign']}:<br><br>{t['date']}:</td>"] * 3])
-    return f"""<section class="statement" data-unit="{_e(code)}" data-net="{_e(unit['net'])}">
+    main = f"""<div class="main">
 <h1>{_e(t['title'])}</h1>
 <table class="meta"><tbody>
-<tr><td>{t['unit']}</td><td><b>{_e(_unit_label(code))}</b></td></tr>
-<tr><td>{t['period']}</td><td>{_e(ctx['period'])}</td></tr>
-<tr><td>{t['level']} / {t['settlement']}</td><td>{_e(t[ctx['level']])} / {_e(t[ctx['settlement']])}</td></tr>
-<tr><td>{t['run']}</td><td class="hash">{_e(ctx['run_id'])}</td></tr>
-<tr><td>{t['manifest']}</td><td class="hash">{_e(ctx['manifest_sha256'])}</td></tr>
+<tr><td>{t['unit']}</td><td><b>{_e(_unit_label(code))}</b></td><td>{t['period']}</td><td>{_e(ctx['period'])}</td>
+<td>{t['level']} / {t['settlement']}</td><td>{_e(t[ctx['level']])} / {_e(t[ctx['settlement']])}</td></tr>
 </tbody></table>
 <h2>{t['summary']}</h2>{summary}{internal}
-<h2>{t['counterparties']}</h2>{counterparties}{chart}
-<h2>{t['funds']}</h2>{fund_table}
-{prepaid}
-<h2>{t['transfers']}</h2>{transfer_table}
+<h2>{t['counterparties']}</h2>{counterparties}
+<div class="cols"><div class="col wide"><h2>{t['funds']}</h2>{fund_table}</div>
+<div class="col">{prepaid}<h2>{t['transfers']}</h2>{transfer_table}</div></div>
 <h2>{t['held']}</h2>{held_table}
-<h2>{t['signoff']}</h2><div class="sign">{sign}</div>
-</section>"""
+<div class="signoff"><h2>{t['signoff']}</h2>{sign}</div>
+</div>"""
+    first = _frame(_running(ctx, t, code), f"<tr><td>{main}</td></tr>")
+    return (f'<section class="statement" data-unit="{_e(code)}" data-net="{_e(unit["net"])}">{first}'
+            + "".join(annexes) + "</section>")
+
+
+def _main_or_annex(ctx: dict[str, Any], t: dict[str, str], code: str, title: str,
+                   table: tuple[list[tuple[str, bool]], list[list[str]], list[str]], limit: int, totals_line: str,
+                   annexes: list[str]) -> str:
+    """A list on the main page when it fits there (`limit` rows); else one line with its totals on the main
+    page and the whole list on an annex page (appended to `annexes`)."""
+    heads, rows, total = table
+    if not rows:
+        return f"<p>{t['none']}</p>"
+    if len(rows) <= limit:
+        return _table(heads, rows, total)
+    annexes.append(_annex_table(ctx, t, code, title, heads, rows, total))
+    return f'<p class="see">{totals_line} — {t["see_annex"]}</p>'
+
+
+def _annex_table(ctx: dict[str, Any], t: dict[str, str], code: str, title: str, heads: list[tuple[str, bool]],
+                 rows: list[list[str]], total: list[str]) -> str:
+    """A list too long for the main page, on annex pages of its own that repeat the running header."""
+    column_heads = ("<tr>" + "".join(f'<th class="money">{_e(h)}</th>' if m else f"<th>{_e(h)}</th>"
+                                     for h, m in heads) + "</tr>")
+    caption = f'<tr><td colspan="{len(heads)}" class="caption"><h2>{_e(title)}</h2></td></tr>'
+    body = "".join(f"<tr>{''.join(r)}</tr>" for r in rows) + f'<tr class="total">{"".join(total)}</tr>'
+    return '<div class="annex">' + _frame(_running(ctx, t, code, annex=True), body, len(heads), "frame list",
+                                           caption + column_heads) + "</div>"
 
 
 def _page(title: str, body: str, lang: str) -> str:
@@ -340,14 +436,18 @@ def print_pdf(chromium: str, source: Path, target: Path, scratch: Path) -> None:
     """Print an HTML file to PDF (A4, from the page's own @page rules) with headless Chromium."""
     args = [chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync",
-            f"--user-data-dir={scratch}", "--no-pdf-header-footer", f"--print-to-pdf={target}", source.as_uri()]
+            f"--user-data-dir={scratch.resolve()}", "--no-pdf-header-footer", f"--print-to-pdf={target.resolve()}",
+            source.resolve().as_uri()]  # a file URI must be absolute: run folders are often given relative
     done = subprocess.run(args, capture_output=True, timeout=300, check=False)
     if done.returncode != 0 or not target.is_file():
         raise CheckFailed(f"{target}: Chromium could not print the statements (exit {done.returncode})")
 
 
-def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str = "auto") -> dict[str, Any]:
-    """Write the pages into `folder_dir` (a private folder about to be published) with their manifest."""
+def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str = "auto",
+                     warnings: list[str] | None = None) -> dict[str, Any]:
+    """Write the pages into `folder_dir` (a private folder about to be published) with their manifest; a PDF
+    that `auto` could not print is reported in `warnings`."""
+    warnings = [] if warnings is None else warnings
     pages = build(run_dir, lang)
     for name, text in pages.items():
         write_text(text, folder_dir / name)
@@ -356,8 +456,16 @@ def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str
         raise UsageError("--pdf always: no Chromium found (install Debian's 'chromium' package)")
     if chromium is not None:
         scratch = folder_dir / ".chromium"
-        print_pdf(chromium, folder_dir / "all.html", folder_dir / "statements.pdf", scratch)
-        shutil.rmtree(scratch, ignore_errors=True)
+        try:
+            print_pdf(chromium, folder_dir / "all.html", folder_dir / "statements.pdf", scratch)
+        except (CheckFailed, OSError, subprocess.SubprocessError) as exc:
+            if pdf == "always":
+                raise
+            # auto: a broken Chromium must not stop a month's clearing; the HTML pages print the same
+            (folder_dir / "statements.pdf").unlink(missing_ok=True)
+            warnings.append(f"no statements.pdf: {exc}; the HTML pages in statements/ print the same")
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
     manifest = {
         "tool": "mediclear", "tool_version": __version__, "lang": lang,
         "run_manifest_sha256": sha256_file(run_dir / "manifest.json"),
@@ -367,10 +475,11 @@ def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str
     return manifest
 
 
-def statements_for_run(run_dir: Path, lang: str = "zh", pdf: str = "auto") -> dict[str, Any]:
+def statements_for_run(run_dir: Path, lang: str = "zh", pdf: str = "auto",
+                       warnings: list[str] | None = None) -> dict[str, Any]:
     """`mediclear statements RUN_DIR`: (re)write RUN_DIR/statements atomically."""
     with RunFolder(run_dir / "statements") as folder:
         assert folder.tmp is not None
-        manifest = write_statements(folder.tmp, run_dir, lang, pdf)
+        manifest = write_statements(folder.tmp, run_dir, lang, pdf, warnings)
         folder.publish()
     return manifest

@@ -91,11 +91,10 @@ TOTALS_HEADERS = {
     "balanced": "是否平衡",
 }
 EXCEPTION_HEADERS = {
-    "side": "来源",
-    "category": "差错类别",
-    "category_label": "类别说明",
-    "reason": "原因代码",
-    "detail": "说明",
+    "side_label": "来源",
+    "category_label": "差错类别",
+    "reason_label": "原因",
+    "detail_zh": "说明",
     "stmt_rslt": "对账结果",
     "setl_id": "结算ID",
     "setl_time": "结算时间",
@@ -164,6 +163,11 @@ class _Book:
             ws.write_string(0, c, headers[key], self.head)
             ws.set_column(c, c, 22 if key.endswith("name") or key in ("detail", "source_file") else 16)
         ws.freeze_panes(1, 0)
+        # Printed, a wide sheet fits the page width in landscape and repeats its header row on every page.
+        ws.set_landscape()
+        ws.set_paper(9)  # A4
+        ws.fit_to_pages(1, 0)
+        ws.repeat_rows(0)
         count = 0
         sums: dict[str, Decimal] = {k: Decimal("0.00") for k in totals}
         for count, row in enumerate(rows, start=1):
@@ -186,10 +190,54 @@ class _Book:
 
 
 STREAM_ABOVE = 100_000
+FULL_LIST = "exceptions.csv"  # every exception, when the 差错 sheet cannot list them all
+
+
+def needs_full_list(held: int, exception_rows: int) -> bool:
+    return held > _sheet_rows(exception_rows)
+
+
+def write_full_list(con: duckdb.DuckDBPyConnection, exceptions_sql: str, path: Path) -> int:
+    """Every exception as a CSV that Excel and WPS open by double-click on a Chinese desktop: GB18030 (what
+    they assume for a CSV without a BOM there), the 差错 sheet's Chinese headers and words, money as exact
+    text. Finance cannot open exceptions.parquet; this is its full copy. Returns the rows written."""
+    import csv
+    import io
+
+    keys = list(EXCEPTION_HEADERS) + ["clr_amt"]
+    rows = 0
+    with output_file(path) as handle:
+        text = io.TextIOWrapper(handle, encoding="gb18030", errors="replace", newline="")
+        writer = csv.writer(text, lineterminator="\r\n")
+        writer.writerow([EXCEPTION_HEADERS.get(k, "清算金额") for k in keys])
+        for row in _exception_rows(con.sql(exceptions_sql).to_arrow_reader(50_000)):
+            writer.writerow(["" if row.get(k) is None else _csv_text(row[k]) for k in keys])
+            rows += 1
+        text.flush()
+        text.detach()
+    return rows
+
+
+def _csv_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return f"{value:.2f}"
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d %H:%M:%S")
+    text = str(value)
+    # A cell starting with = + - @ would be run as a formula by Excel: keep it text.
+    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
+
+
+def _is_number(text: str) -> bool:
+    try:
+        Decimal(text)
+    except ArithmeticError:
+        return False
+    return True
 
 CARRY_HEADERS = {
     "side_label": "来源", "setl_id": "结算ID", "first_period": "首次挂账期间", "settled_month": "结算月份",
-    "outcome_label": "本期结果", "outcome": "outcome", "carried_records": "结转笔数",
+    "outcome_label": "本期结果", "carried_records": "结转笔数",
     "carried_clr_amt": "结转金额", "matched_records": "补清算笔数", "cleared_clr_amt": "补清算金额",
     "superseded_records": "被新数据替换笔数",
 }
@@ -207,10 +255,39 @@ def _sheet_names(carry: bool, flags: bool) -> list[str]:
         ["稽核"] if flags else [])
 
 
+def detail_zh(row: dict[str, Any]) -> str | None:
+    """The reconciliation's explanation of a non-matched row, in the words finance uses (the English one stays
+    in exceptions.parquet for scripts)."""
+    import re
+
+    category, detail = row.get("category"), row.get("detail") or ""
+    if category == "rejected":
+        return f"字段 {schema.column_label_zh(detail.removeprefix('column '))}"
+    if category == "duplicate":
+        counts = re.findall(r"\d+", detail)
+        if len(counts) == 2:
+            return f"该结算ID在医药机构有 {counts[0]} 笔、经办机构有 {counts[1]} 笔"
+        return "该结算ID重复"
+    if category == "out_of_period":
+        period = re.search(r"\d{4}-\d{2}", detail)
+        return f"该结算ID有记录不在清算期间 {period.group(0) if period else ''} 内"
+    if category == "claim_only":
+        return "经办机构台账中无此结算ID"
+    if category == "ledger_only":
+        return "医药机构结算明细中无此结算ID"
+    if category in ("attr_mismatch", "amount_mismatch"):
+        columns = row.get("diff_columns") or []
+        return "不一致字段: " + "、".join(schema.column_label_zh(c) for c in columns)
+    return detail or None
+
+
 def _exception_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
     for batch in batches:
         for row in batch.to_pylist():
-            row["category_label"] = schema.CATEGORY_LABELS_ZH.get(row["category"], "")
+            row["side_label"] = schema.SIDE_SHORT_ZH.get(row["side"], row["side"])
+            row["category_label"] = schema.CATEGORY_LABELS_ZH.get(row["category"], row["category"])
+            row["reason_label"] = schema.reason_label_zh(row["reason"])
+            row["detail_zh"] = detail_zh(row)
             yield row
 
 
@@ -220,7 +297,7 @@ OUTCOME_ZH = {"matched_late": "本期补清算", "held": "仍挂账"}
 def _carried_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
     for batch in batches:
         for row in batch.to_pylist():
-            row["side_label"] = schema.SIDE_LABELS[row["side"]]
+            row["side_label"] = schema.SIDE_SHORT_ZH[row["side"]]
             row["outcome_label"] = OUTCOME_ZH.get(row["outcome"], row["outcome"])
             yield row
 
@@ -257,8 +334,8 @@ def _fill_held(book: _Book, sheets: dict[str, Any], held: int, exception_rows: i
     """The 差错 sheet (and 挂账结转): the bulk of the workbook's cells."""
     note = None
     if held > exception_rows:
-        note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见 exceptions.parquet "
-                f"(only the first {exception_rows} of {held} exceptions are listed; see exceptions.parquet)")
+        note = (f"差错共 {held} 笔，本表仅列前 {exception_rows} 笔；完整清单见同一文件夹中的 {FULL_LIST}"
+                f"（Excel/WPS 可直接打开，GB18030 编码）")
     book.table(sheets["差错"], EXCEPTION_HEADERS, _exception_rows(exceptions), note=note)
     if carried is not None:
         book.table(sheets["挂账结转"], CARRY_HEADERS, _carried_rows(carried),
@@ -397,7 +474,10 @@ def _fill_summary(book: _Book, sheets: dict[str, Any], summary: dict[str, Any], 
     t_headers = {k: v for k, v in TRANSFER_HEADERS.items() if not k.startswith("gross") or
                  clearing.options.settlement == "bilateral"}
     book.table(sheets["划款"], t_headers, transfers, totals=("amount",))
-    book.table(sheets["对总账"], TOTALS_HEADERS, totals)
+    named_totals = [row | {"insutype": schema.coded_label(row.get("insutype"), schema.INSUTYPE_LABELS_ZH),
+                           "clr_type": schema.coded_label(row.get("clr_type"), schema.CLR_TYPE_LABELS_ZH)}
+                    for row in totals]
+    book.table(sheets["对总账"], TOTALS_HEADERS, named_totals)
     if flags is not None:
         rows = flags.to_pylist()
         for row in rows:

@@ -171,7 +171,7 @@ def test_excel_statement_has_the_finance_sheets_and_totals_that_add_up(sample_ru
     assert len(exceptions) - 1 == held
 
 
-def test_exceptions_beyond_the_sheet_cap_are_announced_and_kept_in_parquet(tmp_path):
+def test_exceptions_beyond_the_sheet_cap_are_announced_and_kept_in_parquet_and_csv(tmp_path):
     from openpyxl import load_workbook
 
     out = tmp_path / "run"
@@ -179,8 +179,8 @@ def test_exceptions_beyond_the_sheet_cap_are_announced_and_kept_in_parquet(tmp_p
     spec.excel_exception_rows = 5
     summary, _, _ = run_clear(spec)
     rows = list(load_workbook(out / "statements.xlsx", read_only=True)["差错"].iter_rows(values_only=True))
-    assert len([r for r in rows[1:] if r[0] in ("claims", "ledger")]) == 5
-    assert any(r[0] and "exceptions.parquet" in str(r[0]) and str(summary["held_records"]) in str(r[0]) for r in rows)
+    assert len([r for r in rows[1:] if r[0] in ("医药机构", "经办机构")]) == 5
+    assert any(r[0] and "exceptions.csv" in str(r[0]) and str(summary["held_records"]) in str(r[0]) for r in rows)
     assert pq.ParquetFile(out / "exceptions.parquet").metadata.num_rows == summary["held_records"]
 
 
