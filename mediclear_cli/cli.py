@@ -18,7 +18,7 @@ import typer
 from typer.core import TyperArgument
 
 from mediclear_cli import __version__, console
-from mediclear_cli.errors import ExitCode, Interrupted, MediclearError, exit_code_for, stopped_by
+from mediclear_cli.errors import ExitCode, Interrupted, MediclearError, engine_reason, exit_code_for, stopped_by
 from mediclear_cli.writers import to_json
 
 
@@ -39,13 +39,13 @@ def _guarded(command: Callable[..., None]) -> Callable[..., None]:
         except duckdb.IOException as exc:
             if _state["debug"]:
                 raise
-            first = str(exc).splitlines()[0] if str(exc) else "I/O error"
+            first = engine_reason(exc) if str(exc) else "I/O error"
             console.error(f"I/O error in the scratch database ({first}); nothing was published", int(ExitCode.IO))
             raise typer.Exit(int(ExitCode.IO)) from None
         except duckdb.OutOfMemoryException as exc:
             if _state["debug"]:
                 raise
-            first = str(exc).splitlines()[0] if str(exc) else ""
+            first = engine_reason(exc) if str(exc) else ""
             hint = ("the spill folder's disk is full: point --temp-dir at a disk with room"
                     if "max_temp_directory_size" in str(exc) or "offload" in first
                     else "set --memory-limit below the machine's memory and --temp-dir to spill")
@@ -117,6 +117,12 @@ WindowOpt = Annotated[float, typer.Option("--duplicate-window-hours", metavar="H
 OutlierKOpt = Annotated[float, typer.Option("--outlier-k", metavar="K", help="Screen: cost outlier threshold, robust SDs on log cost.")]
 WorkspaceOpt = Annotated[Optional[str], typer.Option(
     "--workspace", metavar="DIR", help="Workspace folder: records runs, carries held items between months, closes periods.")]
+SignOpt = Annotated[Optional[str], typer.Option("--sign", metavar="KEYFILE", help="Sign manifest.json with "
+                                               "HMAC-SHA256 under this key (manifest.sig); `verify --key` checks it.")]
+MaxRejectedOpt = Annotated[str, typer.Option("--max-rejected", metavar="SHARE", help="Above this share of "
+                                             "rejected rows a side is unusable input (exit 65), e.g. 5% or 100%.")]
+ForceOpt = Annotated[bool, typer.Option("--force", metavar="", help="Clear the month even if not one valid row "
+                                                                  "of the inputs lies in it (refused otherwise).")]
 # One default for every command that prints (auto: a PDF when Chromium is installed); $MEDICLEAR_PDF sets
 # another for a machine, e.g. `never` on a host whose Chromium is not to be used.
 PdfOpt = Annotated[str, typer.Option("--pdf", metavar="never|auto|always", envvar="MEDICLEAR_PDF",
@@ -164,6 +170,12 @@ def _root(
         raise typer.Exit(int(ExitCode.USAGE))
     console.set_format(fmt)
     ctx.default_map = settings.default_map
+
+
+def _key(path: str | None) -> bytes | None:
+    from mediclear_cli.verify import read_key
+
+    return read_key(Path(path)) if path else None
 
 
 def _finished_run(out: Path | None) -> dict[str, Any] | None:
@@ -232,6 +244,9 @@ def clear(
     duplicate_window_hours: WindowOpt = 24.0,
     outlier_k: OutlierKOpt = 5.0,
     outlier_min_group: MinGroupOpt = 50,
+    force: ForceOpt = False,
+    max_rejected: MaxRejectedOpt = "5%",
+    sign: SignOpt = None,
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job).
 
@@ -251,7 +266,7 @@ def clear(
     spec = JobSpec(claims, ledger, month.label, out_path, tolerance, regions, prepaid, level, settlement, memory_limit,
                    temp_dir, excel_exceptions, statements, lang, pdf, screen,
                    ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group),
-                   Path(workspace) if workspace else None)
+                   Path(workspace) if workspace else None, force, max_rejected, _key(sign))
     console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
     earlier = _finished_run(out_path)
     with console.stages() as stage:
@@ -279,6 +294,9 @@ def reconcile(
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
+    force: ForceOpt = False,
+    max_rejected: MaxRejectedOpt = "5%",
+    sign: SignOpt = None,
 ) -> None:
     """Reconcile only: summary.json and exceptions.parquet (plus manifest.json).
 
@@ -286,7 +304,8 @@ def reconcile(
     """
     from mediclear_cli.jobs import JobSpec, run_reconcile
 
-    spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir)
+    spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir,
+                   force=force, max_rejected=max_rejected, sign_key=_key(sign))
     earlier = _finished_run(out)
     with console.stages() as stage:
         summary, code = run_reconcile(spec, stage)
@@ -460,15 +479,17 @@ def statements(
 def verify(
     run_dir: Annotated[Path, typer.Argument(metavar="RUN_DIR", help="A run folder written by clear or reconcile.")],
     outputs_only: Annotated[bool, typer.Option("--outputs-only", metavar="", help="Do not re-hash the input files.")] = False,
+    key: Annotated[Optional[str], typer.Option("--key", metavar="KEYFILE", help="Also check manifest.sig, "
+                                                 "the HMAC-SHA256 signature `clear --sign` wrote.")] = None,
 ) -> None:
     """Recompute a run's manifest; exit 65 on any difference.
 
     Example: mediclear verify runs/2026-10
     """
     from mediclear_cli.errors import VerifyMismatch
-    from mediclear_cli.jobs import verify_run
+    from mediclear_cli.verify import verify_run
 
-    problems = verify_run(run_dir, check_inputs=not outputs_only)
+    problems = verify_run(run_dir, check_inputs=not outputs_only, key=_key(key))
     if problems:
         for p in problems[1:]:
             console.note(p)
@@ -633,6 +654,25 @@ def writeoff(
     console.log("written off", **result)
     console.note(f"{result['written_off']} {side} item(s) written off by {result['by']}, "
                  f"approved by {result['approved_by']}")
+
+
+@app.command()
+@_guarded
+def void(
+    run: Annotated[str, typer.Argument(metavar="RUN", help="The run's number (from `mediclear runs`).")],
+    reason: Annotated[str, typer.Option("--reason", metavar="TEXT", help="Why (recorded).")],
+    by: PersonOpt,
+    approved_by: ApproverOpt = "",
+    workspace: WorkspaceOpt = None,
+) -> None:
+    """Void a run made by mistake (a wrong period, the wrong files): it no longer stands for its month or
+    carries items forward, and later months are cleared as if it never ran; two people (exit 77 otherwise).
+
+    Example: mediclear void 7 --reason "cleared 2062-10 by mistake" --by 王芳 --approved-by 李强 --workspace /srv/mc
+    """
+    event = _workspace(workspace).void_run(run, reason, by, approved_by)
+    console.log("run voided", **event)
+    console.note(f"run {event['run']} ({event['period']}) voided by {event['by']}, approved by {event['approved_by']}")
 
 
 def _on_signal(signum: int, _frame: Any) -> None:

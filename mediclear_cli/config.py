@@ -33,11 +33,11 @@ from mediclear_cli.periods import Period
 CLEAR_KEYS = {
     "claims", "ledger", "period", "out", "regions", "prepaid", "level", "settlement", "tolerance", "memory_limit",
     "temp_dir", "excel_exceptions", "statements", "lang", "pdf", "screen", "readmit_days",
-    "duplicate_window_hours", "outlier_k", "outlier_min_group", "workspace",
+    "duplicate_window_hours", "outlier_k", "outlier_min_group", "workspace", "max_rejected", "sign",
 }
 LIST_KEYS = {"claims", "ledger"}
-PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace"}
-WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff")
+PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace", "sign"}
+WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff", "void")
 TOP_KEYS = {"workspace", "log_format", "clear"}
 
 
@@ -58,12 +58,38 @@ def _find(explicit: Path | None) -> Path | None:
     return here if here.is_file() else None
 
 
+# What each option of [clear] must be in the file, so a wrong type is a configuration error (78) naming the
+# key, not a usage error from deep inside the command line parser.
+KEY_TYPES: dict[str, tuple[type, ...]] = {
+    "claims": (list,), "ledger": (list,), "period": (str,), "out": (str,), "regions": (str,), "prepaid": (str,),
+    "level": (str,), "settlement": (str,), "tolerance": (str, int, float), "memory_limit": (str,),
+    "temp_dir": (str,), "excel_exceptions": (int,), "statements": (bool,), "lang": (str,), "pdf": (str,),
+    "screen": (bool,), "readmit_days": (int,), "duplicate_window_hours": (int, float), "outlier_k": (int, float),
+    "outlier_min_group": (int,), "workspace": (str,), "max_rejected": (str, int, float), "sign": (str,),
+}
+MAX_CONFIG_BYTES = 1 << 20  # a settings file is small; /dev/zero or a log file given by mistake is not read
+
+
+def _read(path: Path) -> str:
+    """The file's text: a regular file of at most 1 MiB (a device or a FIFO would hang the reader)."""
+    try:
+        if not path.is_file():
+            raise ConfigError(f"{path}: configuration file not found (or not a regular file)")
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot be read ({exc.strerror})") from None
+    if len(data) > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: larger than 1 MiB; not a mediclear.toml")
+    return data.decode("utf-8")
+
+
 def load_config(explicit: Path | None) -> Settings:
     path = _find(explicit)
     if path is None:
         return Settings()
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(_read(path))
     except FileNotFoundError:
         raise ConfigError(f"{path}: configuration file not found") from None
     except OSError as exc:
@@ -84,6 +110,14 @@ def load_config(explicit: Path | None) -> Settings:
             raise ConfigError(f"{path}: [clear] {key}: not an option of mediclear clear")
         if name in LIST_KEYS and isinstance(value, str):
             value = [value]
+        expected = KEY_TYPES.get(name, (str,))
+        wrong = not isinstance(value, expected) or (isinstance(value, bool) and bool not in expected) or (
+            isinstance(value, list) and not all(isinstance(v, str) for v in value))
+        if wrong:
+            names = {list: "a list of paths", str: "text", int: "a whole number", float: "a number", bool: "true or false"}
+            raise ConfigError(f"{path}: [clear] {key} = {value!r}: expected {' or '.join(names[t] for t in expected)}")
+        if name in ("tolerance", "max_rejected") and not isinstance(value, str):
+            value = str(value)
         if name in PATH_KEYS:
             value = _relative_to(base, value, path, f"[clear] {key}")
         options[name] = value

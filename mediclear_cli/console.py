@@ -56,6 +56,9 @@ def log(event: str, level: str = "info", **fields: Any) -> None:
 
 
 def error(message: str, exit_code: int | None = None) -> None:
+    from mediclear_cli.errors import one_line
+
+    message = one_line(message)
     if is_json():
         log("error", "error", message=message, exit_code=exit_code)
         return
@@ -63,6 +66,9 @@ def error(message: str, exit_code: int | None = None) -> None:
 
 
 def warn(message: str) -> None:
+    from mediclear_cli.errors import one_line
+
+    message = one_line(message)
     if is_json():
         log("warning", "warning", message=message)
         return

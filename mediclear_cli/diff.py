@@ -18,7 +18,7 @@ from typing import Any
 import duckdb
 
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import InputDataError, UsageError
+from mediclear_cli.errors import InputDataError, UsageError, engine_reason
 from mediclear_cli.inputs import resolve_paths
 
 NUMERIC_PREFIXES = ("DECIMAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
@@ -119,7 +119,7 @@ def load_table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], enco
     except (duckdb.OutOfMemoryException, duckdb.IOException):
         raise
     except duckdb.Error as exc:
-        raise InputDataError(f"{files[0]}: cannot be read ({str(exc).splitlines()[0]})") from None
+        raise InputDataError(f"{files[0]}: cannot be read ({engine_reason(exc)})") from None
     return [r[0] for r in con.execute(f"DESCRIBE {quote_ident(name)}").fetchall()  # noqa: S608 - quoted
             if r[0] not in ("_row", "_file")]
 
@@ -146,6 +146,24 @@ def plain(value: Any) -> Any:
 
 def _types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     return {r[0]: r[1] for r in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall()}  # noqa: S608
+
+
+def shown(expr: str, column: str, text: bool = True) -> str:
+    """A value as the diff's outputs may show it (SECURITY.md: personal data masked in every output): an ID
+    number, phone or address column like certno, a name column like psn_name, and in any other text a value
+    that is a resident ID number (or holds one among other words)."""
+    from mediclear_cli import schema
+
+    lowered = column.lower()
+    v = f"CAST({expr} AS VARCHAR)"
+    if lowered == "psn_name" or schema.is_name_extra(column):
+        return f"mask_name({v})"
+    if lowered == "certno" or schema.is_personal_extra(column):
+        return f"mask_id({v})"
+    if not text:
+        return expr
+    return (f"CASE WHEN is_resident_id({v}) THEN mask_id({v}) WHEN regexp_full_match({v}, '[0-9]+') THEN {v} "
+            f"ELSE mask_text({v}) END")
 
 
 def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[str], right_cols: list[str]) -> DiffResult:
@@ -225,7 +243,9 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
                             for k in options.keys)
 
     same = {k: k for k in options.keys}
-    keys_k = ", ".join(f"k.{quote_ident(k)}" for k in options.keys)
+    key_text = {k: ltypes[k] == "VARCHAR" for k in options.keys}
+    keys_k = ", ".join(f"{shown(f'k.{quote_ident(k)}', k, key_text[k])} AS {quote_ident(k)}" for k in options.keys)
+    keys_p = ", ".join(f"{shown(f'p.{quote_ident(k)}', k, key_text[k])} AS {quote_ident(k)}" for k in options.keys)
     on_l = keys_equal("k", "l", same)
     on_r = keys_equal("k", "r", right_name)
     order = ", ".join(quote_ident(k) for k in options.keys)
@@ -240,7 +260,7 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
         f"ON {on_l} WHERE k.left_count = 1 AND k.right_count = 0 "
         f"UNION ALL SELECT 'right_only', {keys_k}, 'right', r._file, r._row, 0, 1, NULL FROM diff_keys k JOIN \"right\" r "
         f"ON {on_r} WHERE k.left_count = 0 AND k.right_count = 1 "
-        f"UNION ALL SELECT 'changed', {', '.join(f'p.{quote_ident(k)}' for k in options.keys)}, 'both', NULL, p.left_row, 1, 1, "
+        f"UNION ALL SELECT 'changed', {keys_p}, 'both', NULL, p.left_row, 1, 1, "
         "p.changed_columns FROM diff_pairs p WHERE len(p.changed_columns) > 0"
         f") ORDER BY status, {order}, side, row_number"
     )
@@ -249,9 +269,9 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
         lv, rv = value("l", col), value("r", col)
         difference = f"CAST({rv} - {lv} AS DECIMAL(38,10))" if kinds[col] else "CAST(NULL AS DECIMAL(38,10))"
         cell_parts.append(
-            f"SELECT {', '.join(f'p.{quote_ident(k)}' for k in options.keys)}, {quote_literal(col)} AS column_name, "  # noqa: S608 - identifiers quoted; column name as a quoted literal
-            f"CAST(l.{quote_ident(col)} AS VARCHAR) AS left_value, "
-            f"CAST(r.{quote_ident(right_name[col])} AS VARCHAR) AS right_value, {difference} AS difference "
+            f"SELECT {keys_p}, {quote_literal(col)} AS column_name, "  # noqa: S608 - identifiers quoted; column name as a quoted literal
+            f"{shown(f'l.{quote_ident(col)}', col)} AS left_value, "
+            f"{shown(f'r.{quote_ident(right_name[col])}', col)} AS right_value, {difference} AS difference "
             f"FROM diff_pairs p JOIN \"left\" l ON {keys_equal('p', 'l', same)} "
             f"JOIN \"right\" r ON {keys_equal('p', 'r', right_name)} "
             f"WHERE list_contains(p.changed_columns, {quote_literal(col)})"

@@ -59,6 +59,15 @@ def html_report(summary: dict[str, Any], samples: dict[str, list[dict[str, Any]]
     write_text(page, path)
 
 
+def _cell(sheet: Any, r: int, c: int, value: Any) -> None:
+    """A count as a number, anything else as a string: never `write()`, which turns text starting with '='
+    (a column named =HYPERLINK(...), say) into a live formula (issue 14)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        sheet.write_number(r, c, value)
+    else:
+        sheet.write_string(r, c, "" if value is None else str(value))
+
+
 def xlsx_report(summary: dict[str, Any], samples: dict[str, list[dict[str, Any]]], path: Path) -> None:
     from datetime import datetime
 
@@ -75,7 +84,7 @@ def xlsx_report(summary: dict[str, Any], samples: dict[str, list[dict[str, Any]]
         facts += [(f"{side} rows", t["rows"]) for side, t in summary["totals"].items()]
         for r, (label, value) in enumerate(facts):
             sheet.write_string(r, 0, label, bold)
-            sheet.write(r, 1, value if isinstance(value, int) else str(value))
+            _cell(sheet, r, 1, value)
         cols = book.add_worksheet("columns")
         heads = ["column", "kind", "rows differ", "sum of differences", "largest |difference|", "tolerance"]
         for c, h in enumerate(heads):
@@ -84,7 +93,7 @@ def xlsx_report(summary: dict[str, Any], samples: dict[str, list[dict[str, Any]]
             values = [name, v["kind"], v["rows_differ"], v.get("sum_difference"), v.get("max_abs_difference"),
                       v.get("tolerance")]
             for c, value in enumerate(values):
-                cols.write(r, c, "" if value is None else (value if isinstance(value, int) else str(value)))
+                _cell(cols, r, c, value)
         cols.freeze_panes(1, 0)
         sample_sheet = book.add_worksheet("samples")
         heads = ["column", *summary["keys"], "left", "right", "difference"]

@@ -20,6 +20,8 @@ from typing import Any
 
 import duckdb
 
+from mediclear_cli.errors import OutputError, UsageError
+
 # Settings a user may override through the environment (and later the config file).
 DEFAULT_MEMORY_LIMIT = os.environ.get("MEDICLEAR_MEMORY_LIMIT", "")
 DEFAULT_TEMP_DIR = os.environ.get("MEDICLEAR_TEMP_DIR", "")
@@ -53,6 +55,22 @@ BYTES_PER_ROW_IN_MEMORY = 1200  # measured: peak RSS of a clear ≈ 1.1 KB per i
 
 
 _SCRATCH: dict[int, Path] = {}  # id(connection) -> its scratch folder, while the session is open
+
+
+MIN_MEMORY_LIMIT = 64 * 2**20  # below this DuckDB cannot hold a run's working set: refused, not attempted
+
+
+def check_memory_limit(memory_limit: str) -> None:
+    """`--memory-limit` as DuckDB reads it (4GB, 1500MB, 2GiB), at least 64 MiB; anything else is a usage
+    error (exit 2) naming what to write — never DuckDB's parser error, never a silent 'unlimited'."""
+    if not memory_limit:
+        return
+    import re
+
+    if not re.fullmatch(r"\s*[0-9]+(\.[0-9]+)?\s*(B|KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*", memory_limit, re.IGNORECASE):
+        raise UsageError(f"--memory-limit {memory_limit!r}: expected an amount with a unit, e.g. 4GB or 1500MB")
+    if (_bytes(memory_limit) or 0) < MIN_MEMORY_LIMIT:
+        raise UsageError(f"--memory-limit {memory_limit!r}: at least 64MB")
 
 
 def _limit_bytes(memory_limit: str) -> int:
@@ -91,12 +109,17 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
     The folder is flock-ed while the run lives; every session first removes the folders of killed runs
     (`sweep_stale_scratch`), so a SIGKILL leaves no spill behind for longer than the next run.
     """
+    check_memory_limit(memory_limit)
     base = temp_directory or DEFAULT_TEMP_DIR or tempfile.gettempdir()
-    Path(base).mkdir(parents=True, exist_ok=True)
-    sweep_stale_scratch(Path(base))
-    # The pid is in the name from the start, so a run killed before it could take the folder's lock is
-    # still recognisable as dead.
-    scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+    try:
+        Path(base).mkdir(parents=True, exist_ok=True)
+        sweep_stale_scratch(Path(base))
+        # The pid is in the name from the start, so a run killed before it could take the folder's lock is
+        # still recognisable as dead.
+        scratch = Path(tempfile.mkdtemp(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-", dir=base))
+    except OSError as exc:
+        raise OutputError(f"{base}: cannot make the scratch folder there ({exc.strerror}); give --temp-dir a "
+                          "writable folder") from None
     lock = _hold_scratch_lock(scratch)
     con = None
     try:

@@ -118,3 +118,29 @@ def exit_code_for(exc: BaseException) -> ExitCode:
     if isinstance(exc, (duckdb.IOException, OSError)):
         return ExitCode.IO
     return ExitCode.INTERNAL
+
+
+def engine_reason(exc: BaseException) -> str:
+    """The first line of a reader's or DuckDB's error, fit for a one-line message: quoted values are cut out
+    (DuckDB's conversion errors quote the cell, which may be an ID number), so what remains says what went
+    wrong, never with which value (SECURITY.md)."""
+    import re
+
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return re.sub(r"\"[^\"]*\"|'[^']*'", "'…'", first)
+
+
+_CONTROL = {c: f"\\x{c:02x}" for c in (*range(0x00, 0x20), 0x7F)} | {0x0A: "\\n", 0x0D: "\\r", 0x09: "\\t"}
+_INVISIBLE = {c: f"\\u{c:04x}" for c in (0x200E, 0x200F, 0x202A, 0x202B, 0x202C, 0x202D, 0x202E, 0x2066, 0x2067,
+                                          0x2068, 0x2069, 0x2028, 0x2029, 0x00AD, 0x200B, 0xFEFF)}
+
+
+def one_line(message: str) -> str:
+    """A message as the one line the contract promises: control characters (a newline in a file name) and
+    bidirectional overrides escaped, and anything shaped like an ID number (15 to 18 digits, the last maybe
+    X) masked but its last 4 — whatever a path or a value carried in."""
+    import re
+
+    text = message.translate(_CONTROL | _INVISIBLE)
+    return re.sub(r"(?<![0-9A-Za-z])[0-9]{11,14}([0-9]{3}[0-9Xx]|[0-9]{4})(?![0-9A-Za-z])",
+                  lambda m: "*" * (len(m.group(0)) - 4) + m.group(0)[-4:], text)

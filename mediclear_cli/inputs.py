@@ -20,14 +20,17 @@ import pyarrow.parquet as pq
 
 from mediclear_cli import schema
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import InputDataError, InputNotFound, UsageError
+from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engine_reason
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
 # Zero-width characters (ZWSP, ZWNJ, ZWJ, word joiner, BOM) have no counterpart in the target and are deleted:
 # invisible in a spreadsheet, they would otherwise make two equal ids silently differ.
-_FULLWIDTH = "".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0" + "\u200b\u200c\u200d\u2060\ufeff"
+# Also deleted: bidirectional marks and overrides (LRM, RLM, LRE…RLO, isolates), the soft hyphen, the line and
+# paragraph separators — all invisible in a spreadsheet — and NUL (appended in SQL as chr(0)).
+_FULLWIDTH = ("".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0" + "\u200b\u200c\u200d\u2060\ufeff"
+              + "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u00ad\u2028\u2029")
 _ASCII = "".join(chr(c) for c in range(0x21, 0x7F)) + "  "
 _BLANKS = " \t\r\n\u3000\u00a0"
 TIME_FORMATS = ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S.%f", "%Y%m%d%H%M%S", "%Y/%m/%d %H:%M:%S"]
@@ -55,13 +58,15 @@ def normalise_text_sql(expr: str, fold: bool = True) -> str:
         # Names are rarely ASCII; their blanks include U+00A0 and U+3000, which lie above 32.
         clean = f"{first} > 32 AND {last} > 32 AND {first} NOT IN (160, 12288) AND {last} NOT IN (160, 12288)"
         return f"CASE WHEN {clean} THEN {text} ELSE NULLIF(trim({text}, {quote_literal(_BLANKS)}), '') END"
-    folded = f"translate({text}, {quote_literal(_FULLWIDTH)}, {quote_literal(_ASCII)})"
+    folded = f"translate({text}, {quote_literal(_FULLWIDTH)} || chr(0), {quote_literal(_ASCII)})"
     ascii_blanks = quote_literal(" \t\r\n")
-    # Pure ASCII (then every character is below 128) and neither end at or below a space.
-    clean = f"strlen({text}) = length({text}) AND {first} > 32 AND {last} > 32"
+    # Pure ASCII (then every character is below 128), neither end at or below a space, and no NUL inside
+    # (a memchr: the one control character a fixed-width export pads ids with).
+    plain = f"strlen({text}) = length({text}) AND NOT contains({text}, chr(0))"
+    clean = f"{plain} AND {first} > 32 AND {last} > 32"
     return (
         f"CASE WHEN {clean} THEN {text} "
-        f"WHEN strlen({text}) = length({text}) THEN NULLIF(trim({text}, {ascii_blanks}), '') "
+        f"WHEN {plain} THEN NULLIF(trim({text}, {ascii_blanks}), '') "
         f"ELSE NULLIF(trim({folded}, {quote_literal(_BLANKS)}), '') END"
     )
 
@@ -142,7 +147,7 @@ def _read_footer(path: Path) -> tuple[pa.Schema, pq.FileMetaData]:
         with pq.ParquetFile(path) as parquet:
             return parquet.schema_arrow, parquet.metadata
     except (OSError, pa.ArrowException, ValueError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        first = engine_reason(exc)
         raise InputDataError(f"{path}: cannot be read as Parquet ({first})") from None
 
 
@@ -176,13 +181,17 @@ def _money_sql(src: str, typ: pa.DataType, path: Path) -> str:
     if pa.types.is_integer(typ):
         return f"TRY_CAST({q} AS {schema.MONEY_SQL})"
     if pa.types.is_floating(typ):
+        # In double precision whatever the column's width: a float32 half cent (1234567.875) multiplied by 100
+        # in float32 lands on the cent grid and would pass.
+        d = f"CAST({q} AS DOUBLE)"
         return (
-            f"CASE WHEN isfinite({q}) AND abs({q} * 100 - round({q} * 100)) < {_FLOAT_CENT_SLACK} "
-            f"THEN TRY_CAST(round({q}, 2) AS {schema.MONEY_SQL}) END"
+            f"CASE WHEN isfinite({d}) AND abs({d} * 100 - round({d} * 100)) < {_FLOAT_CENT_SLACK} "
+            f"THEN TRY_CAST(round({d}, 2) AS {schema.MONEY_SQL}) END"
         )
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
-        exact = f"TRY_CAST({normalise_text_sql(q)} AS DECIMAL(38,18))"
-        return f"CASE WHEN {exact} = round({exact}, 2) THEN TRY_CAST({exact} AS {schema.MONEY_SQL}) END"
+        text = normalise_text_sql(q)
+        return (f"CASE WHEN regexp_full_match({text}, {quote_literal(schema.MONEY_TEXT_PATTERN)}) "
+                f"THEN TRY_CAST(CAST({text} AS DECIMAL(38,18)) AS {schema.MONEY_SQL}) END")
     raise InputDataError(f"{path}: column {src!r} has type {typ}, which cannot hold money")
 
 
@@ -209,6 +218,25 @@ def _present_sql(src: str, typ: pa.DataType) -> str:
     if pa.types.is_string(typ) or pa.types.is_large_string(typ) or pa.types.is_dictionary(typ):
         return f"({normalise_text_sql(q)} IS NOT NULL)"
     return f"({q} IS NOT NULL)"
+
+
+_READER_COLUMNS = {"source_file", "file_row_number"}  # the columns read_parquet adds for every row
+
+
+def _read_renamed(files: list[Path]) -> pa.Table:
+    """Files whose columns collide with the reader's own, as one Arrow table: the colliding columns renamed
+    extra_<name>, then the reader's source_file and file_row_number (0-based) appended."""
+    tables = []
+    for path in files:
+        try:
+            table = pq.read_table(path)
+        except (OSError, pa.ArrowException) as exc:
+            raise InputDataError(f"{path}: cannot be read as Parquet ({engine_reason(exc)})") from None
+        table = table.rename_columns([f"extra_{n}" if n.lower() in _READER_COLUMNS else n for n in table.column_names])
+        table = table.append_column("source_file", pa.array([str(path)] * table.num_rows, pa.string()))
+        table = table.append_column("file_row_number", pa.array(range(table.num_rows), pa.int64()))
+        tables.append(table)
+    return pa.concat_tables(tables)
 
 
 def _parquet_source(files: list[Path]) -> str:
@@ -275,7 +303,7 @@ def _reject_case(side: str) -> tuple[str, str, str]:
     once instead of twice saves ~0.3 s per million rows."""
     checks: list[tuple[str, str, str]] = [("setl_id IS NULL", "missing_setl_id", "setl_id")]
     for c in schema.MONEY_COLUMNS:
-        checks.append((f"_p_{c} AND {c} IS NULL", "bad_money", c))
+        checks.append((f"_p_{c} AND ({c} IS NULL OR abs({c}) >= {schema.MONEY_LIMIT})", "bad_money", c))
     for c in schema.required_columns(side):
         if c != "setl_id":
             absent = f"NOT _p_{c}" if BY_NAME[c].kind in (Kind.MONEY, Kind.TIME) else f"{c} IS NULL"
@@ -343,12 +371,24 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
     staged = _stage_raw(con, footer_rows, row_groups)
     staging: list[str] = []
     selects = []
+    staged_names: list[str] = []
+    registered: list[str] = []
     for number, (key, group_files) in enumerate(groups.items()):
         source = None
-        if staged:
+        file_schema = schemas[key]
+        if {n.lower() for n in file_schema.names} & _READER_COLUMNS:
+            # A column named like what the reader adds (source_file, file_row_number): DuckDB refuses to add
+            # its own beside it, so this group is read through Arrow and the column carried as extra_<name>.
+            name = f"_arrow_{side}_{number}"
+            table = _read_renamed(group_files)
+            con.register(name, table)
+            registered.append(name)
+            source, file_schema = quote_ident(name), table.schema
+        elif staged:
             source = quote_ident(f"_raw_{side}_{number}")
+            staged_names.append(source)
             staging.append(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {_parquet_source(group_files)}")  # noqa: S608 - name quoted, paths quoted
-        selects.append(_group_select(side, group_files, schemas[key], extras, source))
+        selects.append(_group_select(side, group_files, file_schema, extras, source))
     union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
     index, reason, column = _reject_case(side)
     canonical = ", ".join(quote_ident(c) for c in schema.CANONICAL)
@@ -365,12 +405,14 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
         for stage in staging:
             con.execute(stage)
         con.execute(statement)
-        for number in range(len(staging)):
-            con.execute(f"DROP TABLE {quote_ident(f'_raw_{side}_{number}')}")
+        for name in staged_names:
+            con.execute(f"DROP TABLE {name}")
+        for name in registered:
+            con.unregister(name)
     except (duckdb.OutOfMemoryException, duckdb.IOException):
         raise  # the machine's problem, not the file's: reported as such (exit 70 / 74), never as bad input
     except duckdb.Error as exc:
-        first = str(exc).splitlines()[0]
+        first = engine_reason(exc)
         where = files[0] if len(files) == 1 else f"{len(files)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - identifier quoted

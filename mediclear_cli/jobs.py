@@ -21,13 +21,14 @@ import duckdb
 
 from mediclear_cli import __version__, engine, schema
 from mediclear_cli.clearing import ClearingResult, ClearOptions, clear
-from mediclear_cli.errors import ExitCode, UsageError
+from mediclear_cli.errors import ExitCode, InputDataError, OutputError, UsageError
 from mediclear_cli.inputs import refuse_shared_inputs, resolve_paths
 from mediclear_cli.periods import Period
-from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, exceptions_sql, reconcile
+from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, exceptions_sql, extra_kinds, reconcile
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, ScreenResult, screen_table
 from mediclear_cli.statements_xlsx import FULL_LIST, PendingStatement, needs_full_list, write_full_list, write_statement
+from mediclear_cli.verify import sign_run
 from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
 
 Progress = Callable[..., None]  # progress(stage, **counts): a stage begins (counts for the structured log)
@@ -57,13 +58,26 @@ class JobSpec:
     screen: bool = False  # run the risk screens over the ledger and add flags to the run
     screen_options: ScreenOptions = field(default_factory=ScreenOptions)
     workspace: Path | None = None  # record the run, carry held items between months, refuse closed periods
+    force: bool = False  # clear a month in which no settlement of the inputs lies (refused otherwise)
+    max_rejected: str = "5%"  # a side with a larger share of rejected rows is unusable input (exit 65)
+    sign_key: bytes | None = None  # HMAC key: manifest.sig lets `verify --key` prove the run was not changed
+
+    def max_rejected_share(self) -> Decimal:
+        text = self.max_rejected.strip()
+        try:
+            value = Decimal(text.removesuffix("%"))
+        except ArithmeticError:
+            value = Decimal(-1)
+        if not value.is_finite() or not 0 <= value <= 100:
+            raise UsageError(f"--max-rejected {self.max_rejected!r}: expected a share such as 5% (0% to 100%)")
+        return value / 100
 
     def tolerance_decimal(self) -> Decimal:
         try:
             value = Decimal(self.tolerance)
         except ArithmeticError:
             raise UsageError(f"--tolerance {self.tolerance!r}: expected an amount such as 0.00") from None
-        if value < 0 or value != value.quantize(Decimal("0.01")):
+        if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
             raise UsageError(f"--tolerance {self.tolerance!r}: expected a non-negative amount in cents")
         return value
 
@@ -178,10 +192,12 @@ def _prepare(
     con: Any, command: str, spec: JobSpec, progress: Progress, carry: Any = None
 ) -> tuple[ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
     period = Period.parse(spec.period)
+    refuse_future(period)
     options = ReconOptions(period, spec.tolerance_decimal(), carry)
     clear_options = ClearOptions(spec.level, spec.settlement)
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
     refuse_shared_inputs(files["claims"], files["ledger"])
+    check_output(spec.out, command, period.label, [p for paths in files.values() for p in paths], spec.workspace)
     for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid)):
         if path is not None:
             files[role] = resolve_paths([path], role)
@@ -199,8 +215,79 @@ def _prepare(
                           progress)
         progress("hashing inputs")
         inputs = hashing.result()
+    refuse_mostly_rejected(con, recon, spec.max_rejected_share(), spec.max_rejected)
+    if not spec.force:
+        refuse_empty_month(recon)
     run_id = _run_id(inputs, spec_options)
     return recon, inputs, run_id, spec_options
+
+
+def refuse_future(period: Period) -> None:
+    """A month that has not begun cannot be cleared: a typo (2062-10) or a clock that runs ahead would
+    otherwise put every real month after it out of order in a workspace (exit 2)."""
+    now = Period.parse("current")
+    if period.ordinal > now.ordinal:
+        raise UsageError(f"--period {period.label} lies in the future (this machine's clock says {now.label})")
+
+
+def refuse_mostly_rejected(con: Any, recon: ReconResult, share: Decimal, given: str) -> None:
+    """A side most of whose rows are rejected is a file read wrongly (a float-typed region column, a shifted
+    header), not a month of bad settlements: above the share, the run fails (65) naming the column that
+    caused most of the rejections, as the file spells it, instead of holding the month."""
+    for side in schema.SIDES:
+        info = recon.per_side[side]
+        total = info["input"]["records"]
+        rejected = info["categories"].get("rejected", {"records": 0})["records"]
+        if not total or rejected <= share * total:
+            continue
+        top = con.execute(f"SELECT source_file, reject_column, reject_reason, count(*) AS n FROM {side} "  # noqa: S608 - side is one of two fixed names
+                          "WHERE reject_reason IS NOT NULL GROUP BY ALL ORDER BY n DESC, source_file, reject_column LIMIT 1").fetchall()
+        file, column, reason, _ = top[0]
+        spelt = recon.sides[side].source_names.get(file, {}).get(column, column)
+        raise InputDataError(f"{file}: {rejected} of {total} {side} rows rejected ({rejected * 100 / total:.0f}%, "
+                             f"above --max-rejected {given}); most for column {spelt!r} ({reason}); check how the "
+                             "file was exported, or raise --max-rejected")
+
+
+def refuse_empty_month(recon: ReconResult) -> None:
+    """Inputs of which not one valid row lies in the month were given for the wrong month: refused (exit 2)
+    unless --force, before anything is written or recorded as the month's clearing."""
+    valid = in_period = 0
+    for side in schema.SIDES:
+        cats = recon.per_side[side]["categories"]
+        side_valid = sum(v["records"] for c, v in cats.items() if c != "rejected")
+        valid += side_valid
+        in_period += side_valid - cats.get("out_of_period", {"records": 0})["records"]
+    if valid and not in_period:
+        raise UsageError(f"not one of the {valid} valid rows lies in {recon.options.period.label}: wrong --period "
+                         "or wrong files? (--force clears the month anyway)")
+
+
+def check_output(out: Path | None, command: str, period: str | None, inputs: list[Path],
+                 workspace: Path | None = None) -> None:
+    """Before any work: `--out` may not hold a run of another command or period (73), may not lie in a
+    workspace's own folders — its store, held/ — where the next run's tidying would delete it, nor in its
+    runs/ unless the run is made with that workspace (73), and may not contain an input, which replacing it
+    would destroy (2)."""
+    from mediclear_cli.runfolder import refuse_foreign_run
+
+    if out is None:
+        return
+    refuse_foreign_run(out.resolve() if out.is_symlink() else out, command, period)
+    target = out.resolve()
+    for folder in (target, *target.parents):
+        if not (folder / "workspace.duckdb").is_file():
+            continue
+        if not target.is_relative_to(folder / "runs"):
+            raise OutputError(f"{out}: inside the workspace {folder} (its store and held/ are its own); "
+                              f"choose a folder outside it, or leave --out out to use {folder / 'runs'}")
+        if workspace is None or workspace.resolve() != folder:
+            raise OutputError(f"{out}: among the recorded runs of the workspace {folder}; a run there is made "
+                              f"with --workspace {folder}, or written to a folder outside it")
+    for path in inputs:
+        if path.resolve().is_relative_to(target):
+            raise UsageError(f"{path}: an input inside the output folder {out}, which this run replaces; "
+                             "move the input or choose another --out")
 
 
 def _footer_rows(*sides: tuple[str, list[str]]) -> int | None:
@@ -237,16 +324,18 @@ def _reconcile_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str
     code = ExitCode.HELD if recon.held_records else ExitCode.OK
     summary["exit_code"] = int(code)
     progress("writing outputs")
-    with RunFolder(spec.out) as folder:
+    with RunFolder(spec.out, "reconcile", recon.options.period.label) as folder:
         outputs: dict[str, int | None] = {}
         outputs["exceptions.parquet"] = write_parquet_query(
-            con, exceptions_sql(all_extras(recon)), folder.path("exceptions.parquet")
+            con, exceptions_sql(all_extras(recon), extra_kinds(con)), folder.path("exceptions.parquet")
         )
         write_json(summary, folder.path("summary.json"))
         outputs["summary.json"] = None
         manifest = _manifest("reconcile", run_id, spec_options, inputs, folder, outputs, _control_totals(con),
                              engine.resource_report(con, recon.scratch_bytes_max))
         write_json(manifest, folder.path("manifest.json"))
+        if spec.sign_key is not None:
+            sign_run(folder.path(""), spec.sign_key)
         folder.publish()
     return summary, code
 
@@ -322,7 +411,7 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
                 folder.mkdir(mode=0o700, exist_ok=True)
                 folder.chmod(0o700)
     assert out is not None
-    exc_sql = exceptions_sql(all_extras(recon))
+    exc_sql = exceptions_sql(all_extras(recon), extra_kinds(con))
     pending = None
     if PendingStatement.fits(spec.excel_exception_rows):
         # The Excel 差错 sheet fills in a worker thread while DuckDB nets and writes Parquet. If the run
@@ -360,7 +449,7 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
             "SELECT admdvs, admdvs_name FROM regions WHERE admdvs_name IS NOT NULL").fetchall()}
     progress("writing outputs")
     notices: list[str] = []  # for people only (the console): summary.json is written before the statements
-    with RunFolder(out) as folder:
+    with RunFolder(out, "clear", recon.options.period.label) as folder:
         outputs: dict[str, int | None] = {}
         outputs["exceptions.parquet"] = write_parquet_query(con, exc_sql, folder.path("exceptions.parquet"))
         if needs_full_list(recon.held_records, spec.excel_exception_rows):
@@ -396,6 +485,8 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
                              engine.resource_report(con, max(recon.scratch_bytes_max, engine.scratch_bytes(con))))
         summary_resources = manifest["resources"]
         write_json(manifest, folder.path("manifest.json"))
+        if spec.sign_key is not None:
+            sign_run(folder.path(""), spec.sign_key)
         if spec.statements:
             progress("writing the printable statements")
             from mediclear_cli.statements_html import write_statements
@@ -464,110 +555,6 @@ def _same_outputs(old: dict[str, Any] | None, manifest: dict[str, Any]) -> bool 
     return data(old) == data(manifest)
 
 
-def verify_run(run_dir: Path, check_inputs: bool = True) -> list[str]:
-    """Recompute a run folder's manifest: every output's size and SHA-256, the row counts and control totals
-    the outputs can show, and (when reachable) every input's hash. Returns the differences found."""
-    import pyarrow.parquet as pq
-
-    manifest_path = run_dir / "manifest.json"
-    if not manifest_path.is_file():
-        from mediclear_cli.errors import InputNotFound
-
-        raise InputNotFound(f"{manifest_path}: no manifest; not a mediclear run folder")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        return [f"{manifest_path}: cannot be read ({exc})"]
-    problems: list[str] = []
-    listed = set()
-    for entry in manifest.get("outputs", []):
-        path = run_dir / entry["file"]
-        listed.add(entry["file"])
-        if not path.is_file():
-            problems.append(f"{path}: missing")
-            continue
-        if path.stat().st_size != entry["bytes"]:
-            problems.append(f"{path}: {path.stat().st_size} bytes, manifest says {entry['bytes']}")
-        if sha256_file(path) != entry["sha256"]:
-            problems.append(f"{path}: SHA-256 differs from the manifest")
-            continue
-        if "rows" in entry and path.suffix == ".parquet":
-            try:
-                rows = pq.ParquetFile(path).metadata.num_rows
-            except Exception as exc:  # noqa: BLE001 - any reader failure is a finding, not a crash
-                problems.append(f"{path}: cannot be read ({exc})")
-                continue
-            if rows != entry["rows"]:
-                problems.append(f"{path}: {rows} rows, manifest says {entry['rows']}")
-    for extra in sorted(p.name for p in run_dir.iterdir() if p.is_file()):
-        if extra not in listed and extra != "manifest.json":
-            problems.append(f"{run_dir / extra}: not listed in the manifest")
-    controls = manifest.get("control_totals", {})
-    held_expected = sum(int(controls.get(s, {}).get("held", {}).get("records", 0)) for s in schema.SIDES)
-    exc_entry = next((e for e in manifest.get("outputs", []) if e["file"] == "exceptions.parquet"), None)
-    if exc_entry is not None and exc_entry.get("rows") != held_expected:
-        problems.append(f"exceptions.parquet holds {exc_entry.get('rows')} rows, control totals say {held_expected}")
-    problems += _recheck_clearing(run_dir)
-    problems += _recheck_statements(run_dir, manifest_path)
-    if check_inputs:
-        for entry in manifest.get("inputs", []):
-            path = Path(entry["file"])
-            if not path.is_file():
-                problems.append(f"{path}: input not found")
-            elif sha256_file(path) != entry["sha256"]:
-                problems.append(f"{path}: input SHA-256 differs from the manifest")
-    return problems
-
-
-def _recheck_clearing(run_dir: Path) -> list[str]:
-    """Re-derive the conservation identities from the clearing outputs themselves."""
-    import pyarrow.parquet as pq
-
-    nets_path, transfers_path = run_dir / "net_positions.parquet", run_dir / "transfers.parquet"
-    if not nets_path.is_file() or not transfers_path.is_file():
-        return []
-    try:
-        nets = {r["unit"]: r["net"] for r in pq.read_table(nets_path, columns=["unit", "net"]).to_pylist()}
-        moves = pq.read_table(transfers_path, columns=["payer", "payee", "amount"]).to_pylist()
-    except Exception as exc:  # noqa: BLE001 - an unreadable output is a finding, not a crash
-        return [f"{run_dir}: clearing outputs cannot be read ({exc})"]
-    problems = []
-    if sum(nets.values(), Decimal("0.00")) != 0:
-        problems.append(f"{nets_path}: Σ net is not 0")
-    settled: dict[str, Decimal] = {}
-    for move in moves:
-        settled[move["payer"]] = settled.get(move["payer"], Decimal("0.00")) - move["amount"]
-        settled[move["payee"]] = settled.get(move["payee"], Decimal("0.00")) + move["amount"]
-    if {u: v for u, v in settled.items() if v and u != "CENTRE"} != {u: v for u, v in nets.items() if v}:
-        problems.append(f"{transfers_path}: transfers do not settle the net positions")
-    return problems
-
-
-def _recheck_statements(run_dir: Path, manifest_path: Path) -> list[str]:
-    """statements/ (when present) must be the pages printed from this very run: their manifest names the
-    run manifest's SHA-256, and every page's hash."""
-    folder = run_dir / "statements"
-    listing = folder / "manifest.json"
-    if not folder.exists():
-        return []
-    if not listing.is_file():
-        return [f"{folder}: no manifest.json"]
-    statements = json.loads(listing.read_text(encoding="utf-8"))
-    problems = []
-    if statements.get("run_manifest_sha256") != sha256_file(manifest_path):
-        problems.append(f"{listing}: printed from another run (its run manifest hash differs)")
-    listed = set()
-    for entry in statements.get("files", []):
-        listed.add(entry["file"])
-        path = folder / entry["file"]
-        if not path.is_file() or sha256_file(path) != entry["sha256"]:
-            problems.append(f"{path}: missing or differs from the statements manifest")
-    for extra in sorted(p.name for p in folder.iterdir() if p.is_file()):
-        if extra not in listed and extra != "manifest.json":
-            problems.append(f"{folder / extra}: not listed in the statements manifest")
-    return problems
-
-
 def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, options: ScreenOptions,
                memory_limit: str = "", temp_directory: str = "") -> tuple[dict[str, Any], ExitCode]:
     """`mediclear screen`: the risk screens over one side's valid rows of the period (the ledger when given,
@@ -579,6 +566,8 @@ def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, opt
     side, paths = ("ledger", ledger) if ledger else ("claims", claims)
     window = Period.parse(period)
     files = resolve_paths(paths, side)
+    check_output(out, "screen", window.label, files)
+    refuse_future(window)
     with _sized_session(memory_limit, temp_directory, (side, [str(p) for p in files])) as con:
         engine.run(con, "macros")
         load_side(con, side, [str(p) for p in files])
@@ -587,7 +576,7 @@ def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, opt
         summary = result.summary(options) | {"period": window.label, "tool_version": __version__}
         code = ExitCode.HELD if result.flags.num_rows else ExitCode.OK
         summary["exit_code"] = int(code)
-        with RunFolder(out) as folder:
+        with RunFolder(out, "screen", window.label) as folder:
             outputs: dict[str, int | None] = {"flags.parquet": write_parquet(result.flags, folder.path("flags.parquet"))}
             write_json(summary, folder.path("screen_summary.json"))
             outputs["screen_summary.json"] = None
@@ -605,8 +594,10 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
     from mediclear_cli.diff import diff, load_table, samples
     from mediclear_cli.diff_reports import html_report, xlsx_report
 
+    check_output(out, "diff", None, [Path(p) for p in left + right if Path(p).exists()])
     with _sized_session(memory_limit, temp_directory, ("left", left), ("right", right)) as con:
         scratch = engine.scratch_dir(con)
+        engine.run(con, "macros")  # the masking of personal data in every output
         left_cols = load_table(con, "left", left, options.encoding, scratch)
         right_cols = load_table(con, "right", right, options.encoding, scratch)
         result = diff(con, options, left_cols, right_cols)
@@ -614,7 +605,7 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
         code = ExitCode.OK if summary["identical"] else ExitCode.HELD
         summary["exit_code"] = int(code)
         if out is not None:
-            with RunFolder(out) as folder:
+            with RunFolder(out, "diff") as folder:
                 outputs: dict[str, int | None] = {
                     "diff_rows.parquet": write_parquet_query(con, result.rows_sql, folder.path("diff_rows.parquet")),
                     "diff_cells.parquet": write_parquet_query(con, result.cells_sql, folder.path("diff_cells.parquet")),
@@ -641,6 +632,7 @@ def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str,
 
     from mediclear_cli.errors import InputNotFound
 
+    check_output(out, "diff-runs", None, [run_a, run_b])
     manifests = {}
     for name, run in (("a", run_a), ("b", run_b)):
         path = run / "manifest.json"
@@ -688,7 +680,7 @@ def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str,
     code = ExitCode.OK if not (summary["net_changes"] or moved.num_rows or summary["inputs_differ"]) else ExitCode.HELD
     summary["exit_code"] = int(code)
     if out is not None:
-        with RunFolder(out) as folder:
+        with RunFolder(out, "diff-runs") as folder:
             outputs = {"records_moved.parquet": write_parquet(moved, folder.path("records_moved.parquet"))}
             write_json(summary, folder.path("diff_runs.json"))
             outputs["diff_runs.json"] = None

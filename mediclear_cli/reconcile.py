@@ -7,6 +7,7 @@ Parquet footers declare); otherwise `CheckFailed` (exit 70) and nothing is writt
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -18,6 +19,7 @@ from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
 from mediclear_cli.inputs import SideInput, load_side
 from mediclear_cli.periods import Period
+from mediclear_cli.writeoffs import written_off
 
 MONEY_SUMMED = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "clr_amt")
 
@@ -115,7 +117,9 @@ def reconcile(
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
         for row in engine.run(con, "side_totals").fetchall()
     }
-    engine.run(con, "recon_counts", period_start=period.start, period_end=period.end)
+    # A fresh secret per run keys the fingerprints: nobody who writes an input can aim at a fingerprint.
+    engine.run(con, "recon_counts", period_start=period.start, period_end=period.end,
+               fingerprint_key=secrets.token_hex(16))
     engine.run(con, "recon_pairs", tolerance=options.tolerance)
     engine.run(con, "recon_keys")
     con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
@@ -171,9 +175,10 @@ def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str,
     con.execute("CREATE OR REPLACE TEMP TABLE late_keys (setl_id VARCHAR)")
     if carry is None or carry.held_file is None:
         return {}
-    con.execute("CREATE OR REPLACE TEMP TABLE writeoff_keys (side VARCHAR, setl_id VARCHAR)")
+    con.execute("CREATE OR REPLACE TEMP TABLE writeoff_keys (side VARCHAR, setl_id VARCHAR, first_period VARCHAR, "
+                "source_file VARCHAR, source_row BIGINT)")
     if carry.writeoff_keys:
-        con.executemany("INSERT INTO writeoff_keys VALUES (?, ?)", carry.writeoff_keys)
+        con.executemany("INSERT INTO writeoff_keys VALUES (?, ?, ?, ?, ?)", carry.writeoff_keys)
     held = quote_literal(str(carry.held_file))
     cols = ", ".join(quote_ident(c) for c in CARRIED_COLUMNS)
     con.execute(
@@ -182,7 +187,7 @@ def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str,
         "            AND f.setl_id = h.setl_id) "
         "AND NOT EXISTS (SELECT 1 FROM ledger f WHERE h.side = 'ledger' AND f.reject_reason IS NULL "
         "                AND f.setl_id = h.setl_id) AS used "
-        f"FROM read_parquet({held}) h ANTI JOIN writeoff_keys w ON w.side = h.side AND w.setl_id = h.setl_id"
+        f"FROM read_parquet({held}) h WHERE NOT {written_off('h', 'writeoff_keys')}"
     )
     counts: dict[str, dict[str, int]] = {}
     for side in schema.SIDES:
@@ -199,7 +204,38 @@ def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str,
     return counts
 
 
-def exceptions_sql(extras: list[str]) -> str:
+def masked_extra(extra: str, kind: str | None) -> str:
+    """The SELECT item for an extra column, personal data masked: by its name (ID numbers, phones and
+    addresses like certno, names like psn_name), and for any text column by its values (a resident ID number
+    anywhere in it). `kind` is the column's DuckDB type class: 'text', 'nested' (struct, list, map: written as
+    text with the ID numbers in it masked) or None (numbers, dates: kept as they are)."""
+    q = quote_ident(extra)
+    if schema.is_name_extra(extra):
+        return f"mask_name(CAST({q} AS VARCHAR)) AS {q}"
+    if schema.is_personal_extra(extra):
+        return f"mask_id(CAST({q} AS VARCHAR)) AS {q}"
+    if kind == "text":
+        # a value that is only digits is an id or a code: masked only when it is a valid resident ID number
+        return (f"CASE WHEN is_resident_id({q}) THEN mask_id({q}) WHEN regexp_full_match({q}, '[0-9]+') THEN {q} "
+                f"ELSE mask_text({q}) END AS {q}")
+    if kind == "nested":
+        return f"mask_text(CAST({q} AS VARCHAR)) AS {q}"
+    return q
+
+
+def extra_kinds(con: duckdb.DuckDBPyConnection, table: str = "recon_held") -> dict[str, str]:
+    """Which columns of `table` are text and which nested (struct, list, map, union)."""
+    kinds = {}
+    for name, data_type in con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = $t",
+                                       {"t": table}).fetchall():
+        if data_type == "VARCHAR":
+            kinds[name] = "text"
+        elif any(data_type.startswith(t) for t in ("STRUCT", "MAP", "UNION")) or data_type.endswith("]"):
+            kinds[name] = "nested"
+    return kinds
+
+
+def exceptions_sql(extras: list[str], kinds: dict[str, str] | None = None) -> str:
     """Every non-matched row with side, category, reason, stmt_rslt and differing columns; personal data masked."""
     cols = ["side", "category", "reason", "detail", "stmt_rslt", "diff_columns", "source_file", "source_row"]
     select = [quote_ident(c) for c in cols]
@@ -213,8 +249,7 @@ def exceptions_sql(extras: list[str]) -> str:
             select.append(q)
     select.append("clr_amt")
     for extra in extras:
-        q = quote_ident(extra)
-        select.append(f"mask_id(CAST({q} AS VARCHAR)) AS {q}" if schema.is_personal_extra(extra) else q)
+        select.append(masked_extra(extra, (kinds or {}).get(extra)))
     return (
         f"SELECT {', '.join(select)} FROM recon_held "  # noqa: S608 - identifiers quoted; no values
         "ORDER BY side, category, setl_id NULLS FIRST, source_file, source_row"

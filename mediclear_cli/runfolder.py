@@ -86,16 +86,44 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
-class RunFolder:
-    """Context manager: `with RunFolder(out) as run: write into run.path(...); run.publish()`."""
+def refuse_foreign_run(out: Path, command: str, period: str | None) -> None:
+    """`--out` may replace a finished run only of the same command and period: never a closed month's
+    statements with another month's, nor an auditor's diff with a clearing (exit 73)."""
+    import json
 
-    def __init__(self, out: Path) -> None:
-        self.out = out
+    marker = out / RUN_MARKER
+    if not marker.is_file():
+        return
+    try:
+        manifest = json.loads(marker.read_text(encoding="utf-8"))
+        held_command = manifest.get("command")
+        held_period = (manifest.get("options") or {}).get("period")
+    except (OSError, ValueError, AttributeError):
+        raise OutputError(f"{out}: holds a run folder whose manifest.json cannot be read; refusing to replace "
+                          "it (choose another --out)") from None
+    if held_command != command or (period is not None and held_period != period):
+        what = f"{held_command} run" + (f" of {held_period}" if held_period else "")
+        mine = f"{command} run" + (f" of {period}" if period else "")
+        raise OutputError(f"{out}: holds a {what}; refusing to replace it with a {mine} (choose another --out)")
+
+
+class RunFolder:
+    """Context manager: `with RunFolder(out) as run: write into run.path(...); run.publish()`.
+
+    With `command` (and `period`), a finished run of another command or period in `out` is refused (73).
+    An `out` that is a symbolic link is followed: the run replaces the folder it points to, and the link
+    stays a link."""
+
+    def __init__(self, out: Path, command: str | None = None, period: str | None = None) -> None:
+        self.out = out.resolve() if out.is_symlink() else out
+        self.command, self.period = command, period
         self.tmp: Path | None = None
         self.published = False
 
     def __enter__(self) -> RunFolder:
         out = self.out
+        if self.command is not None:
+            refuse_foreign_run(out, self.command, self.period)
         if out.exists() and not out.is_dir():
             raise OutputError(f"{out}: exists and is not a folder")
         if out.is_dir() and any(out.iterdir()) and not (out / RUN_MARKER).is_file():

@@ -14,6 +14,14 @@ import pyarrow as pa
 
 MONEY_SQL = "DECIMAL(18,2)"
 MONEY_ARROW = pa.decimal128(18, 2)
+# No settlement amount reaches ten billion yuan; a larger one is bad_money. The bound keeps every total
+# exact within DECIMAL(18,2) (< 10^16) for up to a million such rows, instead of a run stopped by an overflow.
+MONEY_LIMIT = "10000000000.00"
+# Money as text: digits, one optional point, optional sign — no exponent (Excel's 1.23457E+11 is a rounded
+# display), no digit separators (1_000 or 1,000 are ambiguous across locales), and nothing beyond the cent
+# but zeros (12.3400 is exact; 12.3400000000000000001 is not).
+# Oracle writes 0.5 as .5, which is accepted.
+MONEY_TEXT_PATTERN = r"[+-]?([0-9]{1,16}(\.[0-9]{0,2}0*)?|\.[0-9]{1,2}0*)"
 
 SIDES = ("claims", "ledger")
 SIDE_LABELS = {"claims": "医药机构结算明细", "ledger": "经办机构台账"}
@@ -123,7 +131,7 @@ class Reason:
 
 REJECT_REASONS: tuple[Reason, ...] = (
     Reason("missing_setl_id", "结算ID为空", "setl_id is null or empty"),
-    Reason("bad_money", "金额无法精确到分", "a money value is not a number exact to the cent"),
+    Reason("bad_money", "金额无法精确到分", "a money value is not a number exact to the cent, or beyond ±10 billion"),
     Reason("missing_value", "必填字段为空", "a column this side needs is null"),
     Reason("bad_region_code", "区划代码不是6位数字", "a region code is not 6 digits after normalisation"),
     Reason("bad_setl_time", "结算时间无法识别", "setl_time cannot be read"),
@@ -163,14 +171,30 @@ STMT_RSLT = {
     "amount_mismatch": "3",
 }
 
-# Extra (non-contract) columns whose names say they hold personal data are masked like certno: the platform's
-# 就诊凭证编号 (mdtrt_cert_no) is often the ID number itself, and extracts carry phone numbers and addresses.
-PERSONAL_EXTRA_PATTERNS = ("cert", "idcard", "id_card", "sfzh", "tel", "phone", "mobile", "addr", "psn_name", "patn_name")
+# Extra (non-contract) columns whose names say they hold personal data are masked: ID numbers, phones and
+# addresses like certno (the platform's 就诊凭证编号 mdtrt_cert_no is often the ID number itself), names like
+# psn_name. Names are matched in English, Chinese and the pinyin initials data centres use (zjhm 证件号码,
+# sfz 身份证, xm 姓名, hzxm 患者姓名). Whatever a column is called, a text value that validates as a resident
+# ID number is masked too (macro is_resident_id).
+PERSONAL_EXTRA_PATTERNS = ("cert", "idcard", "id_card", "id_no", "idno", "sfzh", "sfz", "zjhm", "tel", "phone",
+                           "mobile", "addr", "身份证", "证件号", "证件号码", "电话", "手机", "地址", "住址", "联系方式")
+NAME_EXTRA_PATTERNS = ("psn_name", "patn_name", "patient_name", "psnname", "姓名", "名字", "患者姓名", "病人姓名")
+NAME_EXTRA_TOKENS = ("xm", "hzxm", "brxm", "psnxm", "name_of_patient")
 
 
 def is_personal_extra(name: str) -> bool:
+    """An extra column that holds ID numbers, phones or addresses (masked like certno)."""
     lowered = name.lower()
-    return any(p in lowered for p in PERSONAL_EXTRA_PATTERNS)
+    return any(p in lowered for p in PERSONAL_EXTRA_PATTERNS) and not is_name_extra(name)
+
+
+def is_name_extra(name: str) -> bool:
+    """An extra column that holds people's names (masked like psn_name)."""
+    import re
+
+    lowered = name.lower()
+    tokens = [t for t in re.split(r"[^0-9a-z\u4e00-\u9fff]+", lowered) if t]
+    return any(p in lowered for p in NAME_EXTRA_PATTERNS) or any(t in NAME_EXTRA_TOKENS for t in tokens)
 
 # Columns only one side's extracts carry. A "claims" input holding agency-only columns (or a ledger holding the
 # hospital's message ids) most likely means --claims and --ledger were swapped: warned about, never refused,

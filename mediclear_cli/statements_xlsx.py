@@ -123,6 +123,17 @@ FLAG_HEADERS = {
 }
 
 
+CELL_LIMIT = 32_767  # the characters an Excel cell holds
+
+
+def fit_cell(text: str) -> str:
+    """Text as a cell can hold it: a longer value is cut, and the cell says so (Excel would cut it silently)."""
+    if len(text) <= CELL_LIMIT:
+        return text
+    note = f"…[截断: 原文 {len(text):,} 字符, 全文见 exceptions.parquet]"
+    return text[: CELL_LIMIT - len(note)] + note
+
+
 class _Book:
     def __init__(self, handle: Any, large: bool = True) -> None:
         # constant_memory streams each row to disk as it is written (rows are written strictly in order here);
@@ -150,9 +161,9 @@ class _Book:
         elif isinstance(value, datetime):
             ws.write_datetime(r, c, value, self.time)
         elif isinstance(value, list):
-            ws.write_string(r, c, ", ".join(str(v) for v in value))
+            ws.write_string(r, c, fit_cell(", ".join(str(v) for v in value)))
         else:
-            ws.write_string(r, c, str(value))
+            ws.write_string(r, c, fit_cell(str(value)))
 
     def table(self, sheet: Any, headers: dict[str, str], rows: Iterable[dict[str, Any]],
               totals: tuple[str, ...] = (), note: str | None = None) -> int:

@@ -31,8 +31,17 @@ from typing import Any
 
 import duckdb
 
-from mediclear_cli.errors import ConfigError, NotPermitted, OutputError, UsageError, WorkspaceBusy
+from mediclear_cli.errors import (
+    ConfigError,
+    InputDataError,
+    NotPermitted,
+    OutputError,
+    UsageError,
+    WorkspaceBusy,
+    engine_reason,
+)
 from mediclear_cli.periods import Period
+from mediclear_cli.writeoffs import WRITTEN_OFF_ROWS, written_off
 
 __all__ = ["NotPermitted", "Workspace", "WorkspaceBusy"]
 
@@ -54,6 +63,11 @@ MIGRATIONS: list[list[str]] = [
             clr_amt DECIMAL(18,2), reason VARCHAR, by_person VARCHAR, approved_by VARCHAR, at_time TIMESTAMP,
             state_run INTEGER)""",
     ],
+    [  # 2: a write-off names the held rows it applies to, so a row resent later is a new item (issue 14)
+        """CREATE TABLE writeoff_rows (
+            writeoff_seq INTEGER, side VARCHAR, setl_id VARCHAR, first_period VARCHAR, source_file VARCHAR,
+            source_row BIGINT)""",
+    ],
 ]
 
 def _now() -> datetime:
@@ -61,13 +75,24 @@ def _now() -> datetime:
     return datetime.now(timezone.utc).replace(tzinfo=None)
 
 
+def person_key(name: str) -> str:
+    """A name as the two-person rule compares it: NFKC (full-width letters fold), without any whitespace or
+    invisible character (zero-width, bidi marks, soft hyphen), case-folded — so '王 芳', '王\u200b芳' and
+    'ＷＡＮＧ' cannot pass as a second person. The names are recorded as given."""
+    import unicodedata
+
+    folded = unicodedata.normalize("NFKC", name)
+    kept = "".join(ch for ch in folded if not ch.isspace() and unicodedata.category(ch) not in ("Cf", "Cc", "Zs"))
+    return kept.casefold()
+
+
 def same_person(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+    return person_key(a) == person_key(b)
 
 
 def require_two_people(by: str, approved_by: str, action: str) -> None:
     """双审制: an action that needs a named person and a different, named approver (exit 77 otherwise)."""
-    if not by.strip() or not approved_by.strip() or same_person(by, approved_by):
+    if not person_key(by) or not person_key(approved_by) or same_person(by, approved_by):
         raise NotPermitted(f"{action} needs two different people: --by and --approved-by (双审制)")
 
 
@@ -78,7 +103,7 @@ class CarryIn:
 
     state_run: int | None
     held_file: Path | None
-    writeoff_keys: list[tuple[str, str]]
+    writeoff_keys: list[tuple[str, str, str | None, str | None, int | None]]  # rows: WRITTEN_OFF_ROWS
     state_run_id: str | None = None
     state_period: str | None = None
 
@@ -133,7 +158,10 @@ class Workspace:
             con = self._open(read_only)
             try:
                 if not read_only:
-                    self._migrate(con)
+                    try:
+                        self._migrate(con)
+                    except (duckdb.IOException, duckdb.SerializationException, duckdb.InternalException) as exc:
+                        raise self._store_error(exc) from None  # a truncated store reads fine until it is used
                     self._make_private()
                 yield con
             finally:
@@ -155,10 +183,26 @@ class Workspace:
             try:
                 return duckdb.connect(str(self.db_path), read_only=read_only)
             except duckdb.IOException as exc:
-                if "lock" not in str(exc).lower() or attempt == 49:
-                    raise WorkspaceBusy(f"{self.db_path}: busy ({str(exc).splitlines()[0]})") from None
-                time.sleep(0.1)
+                text = str(exc).lower()
+                if "lock" in text and attempt < 49:
+                    time.sleep(0.1)
+                    continue
+                if "lock" in text:
+                    raise WorkspaceBusy(f"{self.db_path}: busy ({engine_reason(exc)})") from None
+                raise self._store_error(exc) from None
+            except duckdb.Error as exc:
+                raise self._store_error(exc) from None
         raise AssertionError("unreachable")
+
+    def _store_error(self, exc: BaseException) -> Exception:
+        """The store cannot be used: permissions (73) or a damaged file (65) — never 'busy, retry' (75),
+        which would have cron retry a workspace that needs a person."""
+        text = str(exc).lower()
+        if "permission denied" in text or "read-only" in text or "read only" in text:
+            return OutputError(f"{self.db_path}: the workspace store cannot be written ({engine_reason(exc)}); "
+                               "check its owner and permissions")
+        return InputDataError(f"{self.db_path}: the workspace store is damaged ({engine_reason(exc)}); restore it "
+                              "from a backup (its runs' folders and held/ are intact)")
 
     @staticmethod
     def _migrate(con: duckdb.DuckDBPyConnection) -> None:
@@ -214,6 +258,8 @@ class Workspace:
             reopened = sorted(p for p, at in reopens if p < period and at > run["started_at"])
             if reopened:
                 stale[run["seq"]] = f"{reopened[0]} was reopened after this run"
+            elif previous is None and run["carried_from"] is not None:
+                stale[run["seq"]] = "the run it carried from was voided"
             elif previous is not None:
                 carried = _one(con, "SELECT run_id FROM runs WHERE seq = $s", {"s": run["carried_from"]}) \
                     if run["carried_from"] is not None else None
@@ -248,6 +294,28 @@ class Workspace:
                 raise UsageError(f"{period} is not closed")
             run = self.effective_run(con, period)
             return self._event(con, period, "reopen", by, approved_by, reason, run["seq"] if run else None)
+
+    def void_run(self, ref: str, reason: str, by: str, approved_by: str) -> dict[str, Any]:
+        """Void a completed run made by mistake (a wrong period, the wrong files), two people: it no longer
+        stands for its month nor carries anything forward; the store keeps it, marked `void`, and the event.
+        A closed month's run is reopened first."""
+        if not reason.strip():
+            raise UsageError("--reason: why the run is voided")
+        require_two_people(by, approved_by, "voiding a run")
+        with self.locked(), self.connect() as con:
+            run = _one(con, "SELECT * FROM runs WHERE seq = $s", {"s": int(ref)}) if ref.isdigit() else None
+            if run is None:
+                raise UsageError(f"no run {ref!r} in {self.root} (give its number from `mediclear runs`)")
+            if run["status"] != "done" or run["command"] != "clear":
+                raise UsageError(f"run {ref} is {run['status']}; only a completed clear can be voided")
+            if self.is_closed(con, run["period"]):
+                raise NotPermitted(f"{run['period']} is closed; reopen it (two people) before voiding its run")
+            con.execute("BEGIN TRANSACTION")
+            con.execute("UPDATE runs SET status = 'void', message = $m WHERE seq = $s",
+                        {"m": f"voided: {reason.strip()}", "s": run["seq"]})
+            event = self._event(con, run["period"], "void", by, approved_by, reason.strip(), run["seq"])
+            con.execute("COMMIT")
+        return event
 
     @staticmethod
     def _event(con: duckdb.DuckDBPyConnection, period: str, action: str, by: str, approved: str | None,
@@ -292,7 +360,7 @@ class Workspace:
                           "ORDER BY period DESC, seq DESC LIMIT 1", {"p": period.label})
         if state is None or not state["held_file"]:
             return CarryIn(None, None, [])
-        keys = [(r[0], r[1]) for r in con.execute("SELECT side, setl_id FROM writeoffs ORDER BY seq").fetchall()]
+        keys = [tuple(r) for r in con.execute(f"SELECT * FROM ({WRITTEN_OFF_ROWS}) ORDER BY ALL").fetchall()]  # noqa: S608 - fixed SQL
         return CarryIn(int(state["seq"]), self.root / state["held_file"], keys, state["run_id"], state["period"])
 
     def finish_run(self, con: duckdb.DuckDBPyConnection, seq: int, fields: dict[str, Any]) -> None:
@@ -375,7 +443,7 @@ class Workspace:
                        max(h.insuplc_admdvs) AS insuplc_admdvs, max(h.mdtrtarea_admvs) AS mdtrtarea_admvs,
                        max(h.fixmedins_code) AS fixmedins_code
                 FROM read_parquet({_lit(self.root / run['held_file'])}) h
-                WHERE NOT EXISTS (SELECT 1 FROM writeoffs w WHERE w.side = h.side AND w.setl_id = h.setl_id)
+                WHERE NOT {written_off("h", f"({WRITTEN_OFF_ROWS})")}
                 GROUP BY ALL ORDER BY h.first_period, h.side, h.setl_id""")  # noqa: S608 - path quoted
         here = Period.parse(period)
         for item in items:
@@ -391,20 +459,35 @@ class Workspace:
         if not reason.strip():
             raise UsageError("--reason: why the items are written off")
         require_two_people(by, approved_by, "a write-off")
+        setl_ids = list(dict.fromkeys(s.strip() for s in setl_ids if s.strip()))  # the same id twice is one item
         with self.locked():
             state = self.held()
-            held = {(i["side"], i["setl_id"]): i for i in state["items"]}
-            missing = [s for s in setl_ids if (side, s) not in held]
+            held: dict[str, list[dict[str, Any]]] = {}
+            for item in state["items"]:
+                if item["side"] == side:
+                    held.setdefault(item["setl_id"], []).append(item)
+            missing = [s for s in setl_ids if s not in held]
             if missing:
                 raise UsageError(f"not held now on the {side} side: {', '.join(missing[:5])}")
             with self.connect() as con:
+                run = _one(con, "SELECT held_file FROM runs WHERE seq = $s", {"s": state["state_run"]})
+                held_file = _lit(self.root / run["held_file"])  # type: ignore[index]
                 con.execute("BEGIN TRANSACTION")
                 seq = con.execute("SELECT coalesce(max(seq), 0) FROM writeoffs").fetchall()[0][0]
                 for n, setl_id in enumerate(setl_ids, 1):
-                    item = held[(side, setl_id)]
+                    items = held[setl_id]
+                    # the very rows held now (recorded before the write-off itself, which would otherwise count as
+                    # one from before schema 2 and hide them all): a row of this setl_id sent again later is a new item
+                    con.execute(
+                        f"INSERT INTO writeoff_rows SELECT $s, h.side, h.setl_id, h.first_period, h.source_file, "  # noqa: S608 - path quoted
+                        f"h.source_row FROM read_parquet({held_file}) h WHERE h.side = $side AND h.setl_id = $id "
+                        f"AND NOT {written_off('h', f'({WRITTEN_OFF_ROWS})')}",
+                        {"s": seq + n, "side": side, "id": setl_id})
                     con.execute("INSERT INTO writeoffs VALUES ($s, $side, $id, $fp, $r, $amt, $why, $by, $ap, $t, $run)",
-                                {"s": seq + n, "side": side, "id": setl_id, "fp": item["first_period"],
-                                 "r": item["records"], "amt": item["clr_amt"], "why": reason.strip(),
+                                {"s": seq + n, "side": side, "id": setl_id,
+                                 "fp": min(i["first_period"] for i in items),
+                                 "r": sum(i["records"] for i in items),
+                                 "amt": sum((i["clr_amt"] or 0 for i in items), 0), "why": reason.strip(),
                                  "by": by.strip(), "ap": approved_by.strip(), "t": _now(),
                                  "run": state["state_run"]})
                 con.execute("COMMIT")

@@ -6,18 +6,17 @@
 -- Keeps: a column is compared only where both rows hold a value; refd_setl_flag NULL means '0' (normal).
 --        Two steps, so no join over every one-to-one id carries the compared columns (their width is what
 --        spilled a 100M-row month out of its disk):
---        1. recon_counts, in the pass that counts rows per id, takes a 64-bit fingerprint of the compared
---           columns on each side; identical rows have identical fingerprints, so every pair with a
---           difference is among the ids whose fingerprints differ;
+--        1. recon_counts, in the pass that counts rows per id, marks the ids whose rows must be compared:
+--           those whose region codes or medfee / fund / acct amounts differ at all (checked exactly for every
+--           pair), and those whose keyed MD5 fingerprints of the 21 compared columns differ;
 --        2. for those ids only (1% of a generated month), the columns are compared one by one, exactly,
 --           money with the tolerance.
---        A pair that differs but whose fingerprints collide (odds about 1 in 2^64 per pair) would pass as
---        identical; reconcile.check_accounting proves afterwards, exactly, that the matched money of the two
---        sides agrees within the tolerance, so such a collision could not move money unnoticed.
+--        reconcile.check_accounting proves afterwards, exactly, that the matched money of the two sides
+--        agrees within the tolerance.
 CREATE OR REPLACE TEMP TABLE recon_pairs AS
 WITH differ AS (
     SELECT setl_id FROM recon_counts
-    WHERE claims_rows = 1 AND ledger_rows = 1 AND NOT outside AND fingerprints_differ
+    WHERE claims_rows = 1 AND ledger_rows = 1 AND NOT outside AND must_compare
 ), c AS (
     SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
            clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,

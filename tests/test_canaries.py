@@ -68,12 +68,13 @@ def assert_no_canary(where: str, text: str) -> None:
 def test_no_canary_in_any_stream_or_output(tmp_path):
     claims, ledger = canary_month(tmp_path)
     runs = [
+        # (a quarter of the canary claims is rejected on purpose: --max-rejected lets the month through)
         mediclear("clear", "--claims", claims, "--ledger", ledger, "--period", "2026-10", "--out", tmp_path / "c",
-                  "--json", cwd=tmp_path),
+                  "--json", "--max-rejected", "100%", cwd=tmp_path),
         mediclear("--debug", "clear", "--claims", claims, "--ledger", ledger, "--period", "2026-10",
-                  "--out", tmp_path / "d", "--lang", "en", "--pdf", "auto", cwd=tmp_path),
+                  "--out", tmp_path / "d", "--lang", "en", "--pdf", "auto", "--max-rejected", "100%", cwd=tmp_path),
         mediclear("reconcile", "--claims", claims, "--ledger", ledger, "--period", "2026-10",
-                  "--out", tmp_path / "r", "--json", cwd=tmp_path),
+                  "--out", tmp_path / "r", "--json", "--max-rejected", "100%", cwd=tmp_path),
         mediclear("validate", claims, "--side", "claims", "--json", cwd=tmp_path),
         mediclear("validate", ledger, "--side", "ledger", cwd=tmp_path),
     ]
@@ -121,7 +122,7 @@ def test_full_width_lower_case_id_is_normalised_before_masking(tmp_path):
     claims, ledger = canary_month(tmp_path)
     from mediclear_cli.jobs import JobSpec, run_clear
 
-    run_clear(JobSpec([str(claims)], [str(ledger)], "2026-10", tmp_path / "out"))
+    run_clear(JobSpec([str(claims)], [str(ledger)], "2026-10", tmp_path / "out", max_rejected="100%"))
     held = pq.read_table(tmp_path / "out" / "exceptions.parquet").to_pylist()
     assert {r["certno"] for r in held if r["setl_id"] == "C2"} == {"**************002X"}
     assert {r["certno"] for r in held if r["setl_id"] in ("C1", "L1")} == {"***********1002"}

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 
-from mediclear_cli.jobs import verify_run
+from mediclear_cli.verify import verify_run
 
 from conftest import SAMPLE
 

@@ -15,7 +15,8 @@ import pytest
 
 from mediclear_cli import runfolder
 from mediclear_cli.errors import WriteError
-from mediclear_cli.jobs import JobSpec, run_clear, verify_run
+from mediclear_cli.jobs import JobSpec, run_clear
+from mediclear_cli.verify import verify_run
 
 import oracle
 from conftest import REPO, SAMPLE

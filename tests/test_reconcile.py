@@ -229,22 +229,39 @@ def test_input_columns_named_like_derived_ones_are_carried_apart(month):
     assert got == [("mine", "x", None), (None, None, "r")]
 
 
-def test_a_fingerprint_collision_cannot_move_money_unnoticed(month, monkeypatch):
-    """recon_counts takes 64-bit fingerprints and recon_pairs compares columns only where they differ. Force every fingerprint equal — the worst collision —
-    and a pair with different amounts passes as identical; the exact check on matched money must stop it."""
+def _colliding(real):
+    """recon_counts with every fingerprint forced equal: the worst collision there could be."""
+
+    def load(name):
+        text = real(name)
+        if name == "recon_counts":  # (the 64-bit hash() of earlier versions, and the keyed MD5 of this one)
+            text = text.replace("any_value(hash(", "any_value(0 * hash(")
+            text = text.replace("md5_number(fingerprint_key", "0 * md5_number(fingerprint_key")
+            assert "0 * " in text, "the fingerprint was not found to force a collision on"
+        return text
+
+    return load
+
+
+def test_a_forged_region_or_amount_is_caught_even_when_the_fingerprints_collide(month, monkeypatch):
+    """Issue 14: a ledger row whose insured region was changed, with another column chosen so that the old
+    unkeyed 64-bit hash() came out the same, was matched and cleared to another province. The columns that
+    decide where money goes are now compared exactly for every pair, whatever the fingerprints say."""
     from mediclear_cli import engine
 
-    real = engine.load_sql
+    paths = month([row("A", insured="320600"), row("B"), row("C", medfee="100.01", psn_cash_pay=D("20.01"))],
+                  [row("A", insured="440100"), row("B"), row("C", psn_cash_pay=D("20.00"))])
+    monkeypatch.setattr(engine, "load_sql", _colliding(engine.load_sql))
+    got = {(r[0], r[1]): (r[2], r[4]) for r in run(*paths)[1]}
+    assert got[("claims", "A")] == ("attr_mismatch", ["insuplc_admdvs"])
+    assert got[("claims", "B")][0] == "matched"
+    assert got[("claims", "C")] == ("amount_mismatch", ["medfee_sumamt", "psn_cash_pay"])
 
-    def colliding(name):
-        text = real(name)
-        return text.replace("any_value(hash(", "any_value(0 * hash(") if name == "recon_counts" else text
 
-    paths = month([row("A", medfee="100.01", psn_cash_pay=D("20.01")), row("B")], [row("A"), row("B")])
-    assert [r[2] for r in run(*paths)[1]] == ["amount_mismatch", "matched"] * 2
-    monkeypatch.setattr(engine, "load_sql", colliding)
-    with pytest.raises(CheckFailed, match="matched medfee_sumamt"):  # a hidden money difference stops the run
-        run(*paths)
+def test_the_fingerprint_tells_text_shifted_between_columns_apart(month):
+    """A fingerprint over plain concatenation would take psn_no 'AB' + mdtrt_id 'C' for 'A' + 'BC'."""
+    paths = month([row("A", psn_no="AB", mdtrt_id="C")], [row("A", psn_no="A", mdtrt_id="BC")])
+    assert {r[2] for r in run(*paths)[1]} == {"attr_mismatch"}
 
 
 def test_matched_money_may_differ_only_within_the_tolerance(month):

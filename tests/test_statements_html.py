@@ -14,8 +14,9 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from mediclear_cli.jobs import JobSpec, run_clear, verify_run
+from mediclear_cli.jobs import JobSpec, run_clear
 from mediclear_cli.statements_html import bar_chart, build, find_chromium, money
+from mediclear_cli.verify import verify_run
 
 from conftest import REPO, SAMPLE, cli
 

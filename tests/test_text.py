@@ -19,6 +19,11 @@ VARIANTS = [
     ("no-break space", "\u00a0520200G0001"),
     ("zero-width space inside", "520200G\u200b0001"),
     ("byte-order mark in front", "\ufeff520200G0001"),
+    ("left-to-right mark in front", "\u200e520200G0001"),
+    ("right-to-left override inside", "520200G\u202e0001"),
+    ("soft hyphen inside", "520200G\u00ad0001"),
+    ("line separator at the end", "520200G0001\u2028"),
+    ("NUL padding", "520200G0001\x00"),
 ]
 
 
@@ -54,7 +59,8 @@ def test_lower_case_x_in_id_numbers_is_upper_cased(tmp_path):
 # A reference written from the contract's words, not from the SQL: full-width ASCII folds to ASCII, the
 # ideographic and no-break spaces become spaces, zero-width characters go, blanks at either end are trimmed,
 # and nothing left means NULL. Names are only trimmed.
-_ZERO_WIDTH = "\u200b\u200c\u200d\u2060\ufeff"
+_ZERO_WIDTH = ("\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
+               "\u00ad\u2028\u2029\x00")
 _NAME_BLANKS = " \t\r\n\u3000\u00a0"
 
 
@@ -75,7 +81,7 @@ def _reference(text: str, fold: bool) -> str | None:
     return out or None
 
 
-_ALPHABET = "aZ09-_.G ｘ５Ｇ\t\r\n\u3000\u00a0\u200b\ufeff李\x7f\x1f!~"
+_ALPHABET = "aZ09-_.G ｘ５Ｇ\t\r\n\u3000\u00a0\u200b\ufeff李\x7f\x1f!~\u200e\u202e\u00ad\u2028\x00"
 
 
 @pytest.mark.parametrize("fold", [True, False], ids=["codes", "names"])

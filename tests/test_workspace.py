@@ -17,8 +17,8 @@ import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mediclear_cli.jobs import verify_run
 from mediclear_cli.periods import Period
+from mediclear_cli.verify import verify_run
 
 from conftest import as_ledger, cli, row, write_rows
 
@@ -108,8 +108,8 @@ def _clr(table) -> Decimal:
 
 def test_three_generated_months_resolve_late_rows_and_conserve_money(tmp_path):
     data, ws = tmp_path / "data", tmp_path / "ws"
-    cli(["sample", data, "--rows", "2000", "--months", "3", "--period", "2026-10", "--seed", "5"])
-    months = ["2026-10", "2026-11", "2026-12"]
+    cli(["sample", data, "--rows", "2000", "--months", "3", "--period", "2026-08", "--seed", "5"])
+    months = ["2026-08", "2026-09", "2026-10"]  # months that have happened: a future month is refused
     summaries = []
     for m in months:
         summaries.append(summary_of(clear(ws, data / m / "claims", data / m / "ledger", m)))
@@ -258,7 +258,8 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     assert summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]["supersedes"] == 3
     repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
     assert repeat["repeat_of"] == 4 and repeat["reproduced"] is True
-    (fixed / "manifest.json").write_text("{}", encoding="utf-8")  # the folder no longer holds what was recorded
+    changed = json.loads((fixed / "manifest.json").read_text(encoding="utf-8")) | {"created_at": "edited by hand"}
+    (fixed / "manifest.json").write_text(json.dumps(changed), encoding="utf-8")  # no longer what was recorded
     repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
     assert repeat["repeat_of"] == 5 and repeat["reproduced"] is None
     clear(ws, c, lg, "2026-10", 1)
