@@ -104,7 +104,7 @@ def main() -> None:
             "floor": [sys.executable, "-c", FLOOR, claims, ledger],
             "baseline": [sys.executable, str(HERE / "baseline_duckdb.py"), claims, ledger, str(work / "baseline")],
             "mediclear": [sys.executable, "-m", "mediclear_cli", "clear", "--claims", claims, "--ledger", ledger,
-                          "--period", "2026-10", "--out", str(work / "mediclear")]
+                          "--period", "2026-10", "--out", str(work / "mediclear"), "--pdf", "never"]  # as before: no PDF
             + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
         }
         if have_pandas and rows <= args.pandas_max:

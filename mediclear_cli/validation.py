@@ -14,6 +14,7 @@ def validate_paths(paths: list[str], side: str) -> tuple[list[dict[str, Any]], i
     if side not in schema.SIDES:
         raise UsageError(f"--side {side!r}: expected claims or ledger")
     with engine.session() as con:
+        engine.run(con, "macros")
         loaded = load_side(con, side, paths)
         rows = con.execute(
             f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {quote_ident(side)} "  # noqa: S608 - identifier quoted

@@ -339,3 +339,28 @@ def test_input_columns_named_like_the_readers_own_are_carried(tmp_path):
     claim = next(r for r in held if r["side"] == "claims")
     assert claim["extra_source_file"] == "hospital.csv" and claim["extra_file_row_number"] == 7
     assert claim["source_file"].endswith("c.parquet") and claim["source_row"] == 1
+
+
+# -- 20. many files with distinct columns --------------------------------------------------------------------------------
+
+def test_many_files_with_distinct_columns_load_in_linear_time_with_extras_packed(tmp_path, monkeypatch):
+    import duckdb
+
+    from mediclear_cli import engine, inputs
+
+    monkeypatch.setattr(inputs, "PACK_EXTRAS_ABOVE", 5)
+    monkeypatch.setattr(inputs, "GROUPS_PER_STATEMENT", 4)
+    for i in range(30):  # each file has its own extra column, and some reorder the contract's
+        extra = {f"x{i}": f"v{i}", "姓名": "欧阳金丝雀"} if i % 3 else {f"x{i}": i}
+        record = row(f"S{i}", **extra)
+        if i % 2:
+            record = dict(reversed(list(record.items())))
+        write_rows(tmp_path / "in" / f"f{i:02d}.parquet", [record])
+    con = duckdb.connect()
+    engine.run(con, "macros")
+    side = inputs.load_side(con, "ledger", [str(tmp_path / "in")])
+    assert side.rows == 30 and side.extras == ["extra_columns"]
+    packed = dict(con.execute("SELECT setl_id, extra_columns FROM ledger").fetchall())
+    assert json.loads(packed["S1"]) == {"x1": "v1", "姓名": "欧****"}
+    assert json.loads(packed["S3"]) == {"x3": 3}
+    assert con.execute("SELECT count(*) FROM ledger WHERE reject_reason IS NULL").fetchall()[0][0] == 30
