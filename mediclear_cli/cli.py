@@ -403,10 +403,18 @@ def diff(
     out: Annotated[Optional[Path], typer.Option("--out", metavar="DIR", help="Write rows, cells, summary and reports here.")] = None,
     mapping: Annotated[Optional[list[str]], typer.Option("--map", metavar="LEFT=RIGHT", help="left_col=right_col when names differ.")] = None,
     columns: Annotated[Optional[str], typer.Option("--columns", metavar="A,B,...", help="Comma-separated columns to compare.")] = None,
-    tolerance: Annotated[Optional[list[str]], typer.Option("--tolerance", metavar="AMOUNT", help="X for every number, or COL=X.")] = None,
+    tolerance: Annotated[Optional[list[str]], typer.Option("--tolerance", metavar="X|X%", help="For every number X "
+                         "(absolute) or X% (relative), or per column COL=X / COL=X%: |a-b| <= abs + rel*|b|.")] = None,
     encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="Encoding of CSV inputs, e.g. gb18030.")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", metavar="", help="Compare text case-insensitively.")] = False,
-    ignore_spaces: Annotated[bool, typer.Option("--ignore-spaces", metavar="", help="Ignore blanks around text.")] = False,
+    ignore_spaces: Annotated[bool, typer.Option("--ignore-spaces", metavar="", help="Ignore blanks (spaces, tabs, "
+                                                "newlines) around text and keys.")] = False,
+    ignore_extra_columns: Annotated[bool, typer.Option("--ignore-extra-columns", metavar="", help="Columns on one side "
+                                                       "only are no difference (they are still reported).")] = False,
+    match_case_insensitive: Annotated[bool, typer.Option("--match-case-insensitive", metavar="", help="Pair columns "
+                                                         "whose names differ only in case (b with B).")] = False,
+    assume_tz: Annotated[Optional[str], typer.Option("--assume-tz", metavar="ZONE", help="Read naive timestamps in this "
+                                                     "zone (e.g. Asia/Shanghai) against zoned ones.")] = None,
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
@@ -421,10 +429,11 @@ def diff(
 
     if len(left) != 2:
         raise UsageError("diff takes two inputs: LEFT RIGHT")
-    overall, per_column = DiffOptions.parse_tolerances(tolerance or [])
+    overall, per_column, relative, per_column_rel = DiffOptions.parse_tolerances(tolerance or [])
     options = DiffOptions(key, DiffOptions.parse_mapping(mapping or []),
                           [c.strip() for c in columns.split(",")] if columns else None,
-                          overall, per_column, ignore_case, ignore_spaces, encoding)
+                          overall, per_column, ignore_case, ignore_spaces, encoding, relative, per_column_rel,
+                          ignore_extra_columns, match_case_insensitive, assume_tz)
     summary, code = run_diff([left[0]], [left[1]], options, out, memory_limit, temp_dir)
     rows = summary["rows"]
     console.note(", ".join(f"{k} {v}" for k, v in rows.items()) + ("; identical" if summary["identical"] else ""))

@@ -27,33 +27,53 @@ STATUSES = ("duplicate_key", "left_only", "right_only", "changed")
 SAMPLE_ROWS = 20
 
 
+RESERVED = "__mc_"  # the prefix of every column the diff adds; an input column may not start with it
+ROW, FILE = f"{RESERVED}row", f"{RESERVED}file"
+BLANKS = " \t\n\r\f\v\u3000\u00a0"  # what --ignore-spaces trims at either end of text
+INTEGER_PREFIXES = ("INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER", "USMALLINT",
+                    "UTINYINT", "UHUGEINT")
+FLOAT_PREFIXES = ("DOUBLE", "FLOAT", "REAL")
+TEMPORAL_PREFIXES = ("DATE", "TIMESTAMP")
+
+
 @dataclass
 class DiffOptions:
     keys: list[str]
     mapping: dict[str, str] = field(default_factory=dict)  # left column -> right column
     columns: list[str] | None = None  # left names to compare (default: every common column but the keys)
-    tolerance: Decimal = Decimal(0)
-    column_tolerance: dict[str, Decimal] = field(default_factory=dict)
+    tolerance: Decimal = Decimal(0)  # absolute, every number
+    column_tolerance: dict[str, Decimal] = field(default_factory=dict)  # absolute, per column
     ignore_case: bool = False
     ignore_spaces: bool = False
     encoding: str | None = None  # for CSV inputs
+    relative: Decimal = Decimal(0)  # a share: |a - b| <= abs + relative * |b| (datacompy's rule)
+    column_relative: dict[str, Decimal] = field(default_factory=dict)
+    ignore_extra_columns: bool = False  # columns on one side only are then no difference
+    match_case_insensitive: bool = False  # pair `b` with `B`
+    assume_tz: str | None = None  # compare naive timestamps with zoned ones as local time in this zone
 
     @staticmethod
-    def parse_tolerances(values: list[str]) -> tuple[Decimal, dict[str, Decimal]]:
-        overall, per_column = Decimal(0), {}
+    def parse_tolerances(values: list[str]) -> tuple[Decimal, dict[str, Decimal], Decimal, dict[str, Decimal]]:
+        """`X` / `COL=X` absolute, `X%` / `COL=X%` relative; returns (abs, abs per column, rel, rel per column)."""
+        overall, per_column, relative, per_column_rel = Decimal(0), {}, Decimal(0), {}
         for value in values:
             name, _, amount = value.rpartition("=")
+            share = amount.strip().endswith("%")
             try:
-                number = Decimal(amount)
+                number = Decimal(amount.strip().removesuffix("%"))
             except InvalidOperation:
-                raise UsageError(f"--tolerance {value!r}: expected X or COLUMN=X") from None
-            if number < 0:
-                raise UsageError(f"--tolerance {value!r}: must not be negative")
+                raise UsageError(f"--tolerance {value!r}: expected X, X%, COLUMN=X or COLUMN=X%") from None
+            if not number.is_finite() or number < 0:
+                raise UsageError(f"--tolerance {value!r}: must be a number, not negative")
+            if share:
+                number /= 100
             if name:
-                per_column[name] = number
+                (per_column_rel if share else per_column)[name] = number
+            elif share:
+                relative = number
             else:
                 overall = number
-        return overall, per_column
+        return overall, per_column, relative, per_column_rel
 
     @staticmethod
     def parse_mapping(values: list[str]) -> dict[str, str]:
@@ -82,7 +102,7 @@ def _transcode(path: Path, encoding: str, target: Path) -> None:
 
 def load_table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], encoding: str | None,
                scratch: Path) -> list[str]:
-    """Read one side into table `name` with `_row` (1-based per file); returns its column names."""
+    """Read one side into table `name` with __mc_row (1-based per file) and __mc_file; returns its column names."""
     files = []
     for raw in paths:
         if raw.lower().endswith(".csv") and Path(raw).is_file():
@@ -106,22 +126,42 @@ def load_table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], enco
                     _transcode(path, encoding, target)
                     readable.append(target)
             listing = "[" + ", ".join(quote_literal(str(p)) for p in readable) + "]"
-            source = f"read_csv({listing}, header=true, all_varchar=true, union_by_name=true, filename='_file')"
+            source = f"read_csv({listing}, header=true, all_varchar=true, union_by_name=true, filename={quote_literal(FILE)})"
+            _refuse_reserved(con, source, csv[0])
             con.execute("SET preserve_insertion_order = true")  # row numbers follow the file's order
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS "  # noqa: S608 - quoted
-                        f"SELECT *, row_number() OVER (PARTITION BY _file) AS _row FROM {source}")
+                        f"SELECT *, row_number() OVER (PARTITION BY {FILE}) AS {ROW} FROM {source}")
             con.execute("SET preserve_insertion_order = false")
         else:
             listing = "[" + ", ".join(quote_literal(str(p)) for p in parquet) + "]"
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * EXCLUDE (file_row_number), "  # noqa: S608 - quoted
-                        f"file_row_number + 1 AS _row FROM read_parquet({listing}, union_by_name=true, "
-                        "file_row_number=true, filename='_file')")
+            plain = f"read_parquet({listing}, union_by_name=true, filename={quote_literal(FILE)})"
+            names = _refuse_reserved(con, plain, parquet[0])
+            if "file_row_number" in {n.lower() for n in names}:
+                # an input column of that name: DuckDB cannot add its own beside it, so rows are numbered here
+                con.execute("SET preserve_insertion_order = true")
+                con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS "  # noqa: S608 - quoted
+                            f"SELECT *, row_number() OVER (PARTITION BY {FILE}) AS {ROW} FROM {plain}")
+                con.execute("SET preserve_insertion_order = false")
+            else:
+                con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * EXCLUDE (file_row_number), "  # noqa: S608 - quoted
+                            f"file_row_number + 1 AS {ROW} FROM read_parquet({listing}, union_by_name=true, "
+                            f"file_row_number=true, filename={quote_literal(FILE)})")
     except (duckdb.OutOfMemoryException, duckdb.IOException):
         raise
     except duckdb.Error as exc:
         raise InputDataError(f"{files[0]}: cannot be read ({engine_reason(exc)})") from None
     return [r[0] for r in con.execute(f"DESCRIBE {quote_ident(name)}").fetchall()  # noqa: S608 - quoted
-            if r[0] not in ("_row", "_file")]
+            if r[0] not in (ROW, FILE)]
+
+
+def _refuse_reserved(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> list[str]:
+    """The columns a source holds; one named with the diff's reserved prefix is a usage error (exit 2)."""
+    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall() if r[0] != FILE]  # noqa: S608 - quoted
+    clash = [n for n in names if n.lower().startswith(RESERVED)]
+    if clash:
+        raise UsageError(f"{path}: column {clash[0]!r} uses the prefix {RESERVED!r}, which mediclear diff keeps for "
+                         "its own columns; rename it")
+    return names
 
 
 @dataclass
@@ -129,10 +169,12 @@ class DiffResult:
     summary: dict[str, Any]
     rows_sql: str
     cells_sql: str
+    left_only_sql: str = ""  # the full rows found only on the left (personal data masked)
+    right_only_sql: str = ""
 
 
 def _is_csv(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    rows = con.execute(f"SELECT any_value(_file) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - quoted
+    rows = con.execute(f"SELECT any_value({FILE}) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - quoted
     return bool(rows and rows[0][0] and str(rows[0][0]).lower().endswith(".csv"))
 
 
@@ -166,17 +208,117 @@ def shown(expr: str, column: str, text: bool = True) -> str:
             f"ELSE mask_text({v}) END")
 
 
+def _pair_columns(options: DiffOptions, left_cols: list[str], right_cols: list[str]
+                  ) -> tuple[dict[str, str], list[str], list[str], list[list[str]]]:
+    """Which right column each left column is compared with: --map first, then the same name, then (with
+    --match-case-insensitive) a name equal but for case. Returns (left -> right, only left, only right, pairs
+    equal but for case that were not paired)."""
+    unknown_left = [c for c in options.mapping if c not in left_cols]
+    unknown_right = [c for c in options.mapping.values() if c not in right_cols]
+    if unknown_left or unknown_right:
+        name = (unknown_left or unknown_right)[0]
+        side = "LEFT" if unknown_left else "RIGHT"
+        raise UsageError(f"--map: {name!r} is not a column of {side}")
+    right_name: dict[str, str] = {}
+    taken = set(options.mapping.values())
+    for c in left_cols:
+        if c in options.mapping:
+            right_name[c] = options.mapping[c]
+        elif c in right_cols and c not in taken:
+            right_name[c] = c
+    lower_right = {}
+    for r in right_cols:
+        lower_right.setdefault(r.lower(), []).append(r)
+    case_only = []
+    for c in left_cols:
+        if c in right_name:
+            continue
+        candidates = [r for r in lower_right.get(c.lower(), []) if r not in right_name.values() and r not in taken]
+        if len(candidates) == 1:
+            if options.match_case_insensitive:
+                right_name[c] = candidates[0]
+            else:
+                case_only.append([c, candidates[0]])
+    only_left = [c for c in left_cols if c not in right_name and c not in {p[0] for p in case_only}]
+    paired_right = set(right_name.values()) | {p[1] for p in case_only}
+    only_right = [r for r in right_cols if r not in paired_right]
+    return right_name, only_left, only_right, case_only
+
+
+def _common_key_type(con: duckdb.DuckDBPyConnection, lt: str, rt: str, lcol: str, rcol: str) -> str:
+    """The type two differently typed key columns are compared in (docs/decisions.md): numbers as exact
+    numbers (integers as HUGEINT, else DECIMAL(38,10)), dates and timestamps as TIMESTAMP, text against a
+    number or a date as that type when every text value reads as one, else text."""
+    def kind(t: str) -> str:
+        if t.startswith(INTEGER_PREFIXES):
+            return "integer"
+        if t.startswith(NUMERIC_PREFIXES):
+            return "number"
+        if t.startswith(TEMPORAL_PREFIXES) and "TIME ZONE" not in t:
+            return "time"
+        return "text" if t == "VARCHAR" else "other"
+
+    kinds = {kind(lt), kind(rt)}
+    if kinds <= {"integer"}:
+        return "HUGEINT"
+    if kinds <= {"integer", "number"}:
+        return "DECIMAL(38,10)"
+    if kinds <= {"time"}:
+        return "TIMESTAMP"
+    if "text" in kinds and len(kinds) == 2:
+        other = (kinds - {"text"}).pop()
+        target = {"integer": "HUGEINT", "number": "DECIMAL(38,10)", "time": "TIMESTAMP"}.get(other)
+        text_table, text_col = ("left", lcol) if kind(lt) == "text" else ("right", rcol)
+        if target is not None:
+            q = quote_ident(text_col)
+            bad = con.execute(f"SELECT count(*) FROM {quote_ident(text_table)} WHERE {q} IS NOT NULL "  # noqa: S608 - quoted
+                              f"AND TRY_CAST(trim({q}) AS {target}) IS NULL").fetchall()[0][0]
+            if not bad:
+                return target
+    return "VARCHAR"
+
+
+def _align_keys(con: duckdb.DuckDBPyConnection, options: DiffOptions, right_name: dict[str, str]) -> None:
+    """Key columns of both sides rewritten in one comparable type (and trimmed with --ignore-spaces), so a
+    CSV's text key meets a Parquet integer or DATE key by value instead of failing to join."""
+    ltypes, rtypes = _types(con, "left"), _types(con, "right")
+    target = {k: _common_key_type(con, ltypes[k], rtypes[right_name[k]], k, right_name[k]) for k in options.keys}
+    for table, types, names in (("left", ltypes, {k: k for k in options.keys}),
+                                ("right", rtypes, {k: right_name[k] for k in options.keys})):
+        replaced = []
+        for k in options.keys:
+            col = names[k]
+            common = target[k]
+            q = quote_ident(col)
+            expr = q
+            if types[col] == "VARCHAR" and options.ignore_spaces:
+                expr = f"trim({q}, {quote_literal(BLANKS)})"
+            if common != types[col]:
+                source = f"trim({expr})" if types[col] == "VARCHAR" and common != "VARCHAR" else expr
+                expr = f"CAST({source} AS {common})"
+            if expr != q:
+                replaced.append(f"{expr} AS {q}")
+        if replaced:
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * REPLACE ({', '.join(replaced)}) "  # noqa: S608 - quoted
+                        f"FROM {quote_ident(table)}")
+
+
 def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[str], right_cols: list[str]) -> DiffResult:
     """Compare tables `left` and `right`; creates `diff_keys`, `diff_pairs`; returns the summary and output SQL."""
-    right_name = {c: options.mapping.get(c, c) for c in left_cols}
-    missing_keys = [k for k in options.keys if k not in left_cols or right_name[k] not in right_cols]
+    right_name, only_left, only_right, case_only = _pair_columns(options, left_cols, right_cols)
+    missing_keys = [k for k in options.keys if k not in right_name]
     if missing_keys:
         raise UsageError(f"--key {missing_keys[0]!r}: not a column of both sides (use --map left=right)")
-    common = [c for c in left_cols if right_name[c] in right_cols and c not in options.keys]
+    common = [c for c in left_cols if c in right_name and c not in options.keys]
     compared = options.columns if options.columns is not None else common
     unknown = [c for c in compared if c not in common]
     if unknown:
         raise UsageError(f"--columns {unknown[0]!r}: not a column of both sides")
+    for flag, names in (("--tolerance", options.column_tolerance), ("--tolerance", options.column_relative)):
+        stray = [c for c in names if c not in compared]
+        if stray:
+            raise UsageError(f"{flag} {stray[0]}=…: not a compared column")
+    _align_keys(con, options, right_name)
     ltypes, rtypes = _types(con, "left"), _types(con, "right")
     csv_side = {"left": _is_csv(con, "left"), "right": _is_csv(con, "right")}
 
@@ -191,13 +333,34 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
                 return False
             q = quote_ident(name)
             bad, filled = con.execute(
-                f"SELECT count(*) FILTER ({q} IS NOT NULL AND TRY_CAST({q} AS DECIMAL(38,10)) IS NULL), "  # noqa: S608
+                f"SELECT count(*) FILTER ({q} IS NOT NULL AND TRY_CAST({q} AS DOUBLE) IS NULL), "  # noqa: S608
                 f"count({q}) FROM {quote_ident(table)}").fetchall()[0]
             if bad or not filled:
                 return False
         return True
 
+    def temporal(col: str) -> str | None:
+        """'naive' when both sides hold dates or naive timestamps (compared by value), 'zoned' when both are
+        zoned, 'mixed' for a naive against a zoned one (equal only with --assume-tz), else None."""
+        lt, rt = ltypes[col], rtypes[right_name[col]]
+        if not (lt.startswith(TEMPORAL_PREFIXES) and rt.startswith(TEMPORAL_PREFIXES)):
+            return None
+        zoned = ("TIME ZONE" in lt, "TIME ZONE" in rt)
+        return "zoned" if all(zoned) else ("mixed" if any(zoned) else "naive")
+
     kinds = {c: numeric(c) for c in compared}
+    times = {c: temporal(c) for c in compared}
+    # Values of different types on the two sides (a CSV's text against a Parquet DATE) are compared on the
+    # same common type as keys are: by value where every value reads as one, else as text.
+    cast_to = {}
+    for c in compared:
+        lt, rt = ltypes[c], rtypes[right_name[c]]
+        if not kinds[c] and times[c] is None and lt != rt:
+            common = _common_key_type(con, lt, rt, c, right_name[c])
+            if common != "VARCHAR":
+                cast_to[c] = common
+    floaty = {c: ltypes[c].startswith(FLOAT_PREFIXES) or rtypes[right_name[c]].startswith(FLOAT_PREFIXES)
+              for c in compared}
     key_l = ", ".join(f"l.{quote_ident(k)}" for k in options.keys)
     join = " AND ".join(f"l.{quote_ident(k)} IS NOT DISTINCT FROM r.{quote_ident(right_name[k])}" for k in options.keys)
     lkeys = ", ".join(quote_ident(k) for k in options.keys)
@@ -210,34 +373,59 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
         + " AND ".join(f"lc.{quote_ident(k)} IS NOT DISTINCT FROM rc.{quote_ident(k)}" for k in options.keys)
     )
 
+    def raw(alias: str, col: str) -> str:
+        return f"{alias}.{quote_ident(col if alias == 'l' else right_name[col])}"
+
     def value(alias: str, col: str) -> str:
-        q = f"{alias}.{quote_ident(col if alias == 'l' else right_name[col])}"
+        q = raw(alias, col)
         if kinds[col]:
             return f"TRY_CAST({q} AS DECIMAL(38,10))"
+        if col in cast_to:
+            return f"TRY_CAST(trim(CAST({q} AS VARCHAR)) AS {cast_to[col]})"
+        if times[col] == "naive":
+            return f"CAST({q} AS TIMESTAMP)"
+        if times[col] == "zoned":
+            return f"CAST({q} AS TIMESTAMPTZ)"
+        if times[col] == "mixed" and options.assume_tz:
+            typ = ltypes[col] if alias == "l" else rtypes[right_name[col]]
+            return (f"CAST({q} AS TIMESTAMPTZ)" if "TIME ZONE" in typ
+                    else f"timezone({quote_literal(options.assume_tz)}, CAST({q} AS TIMESTAMP))")
         text = f"CAST({q} AS VARCHAR)"
         if options.ignore_spaces:
-            text = f"trim({text})"
+            text = f"trim({text}, {quote_literal(BLANKS)})"
         if options.ignore_case:
             text = f"lower({text})"
         return text
 
-    diffs = []
-    for col in compared:
+    def differs(col: str) -> str:
         lv, rv = value("l", col), value("r", col)
-        if kinds[col]:
-            tol = options.column_tolerance.get(col, options.tolerance)
-            cond = (f"(({lv} IS NULL) <> ({rv} IS NULL) OR abs({lv} - {rv}) > "
-                    f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)))")
+        if not kinds[col]:
+            return f"({lv} IS DISTINCT FROM {rv})"
+        tol = options.column_tolerance.get(col, options.tolerance)
+        rel = options.column_relative.get(col, options.relative)
+        allowed = f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)) + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
+        lr, rr = raw("l", col), raw("r", col)
+        # Beyond DECIMAL(38,10) (±inf, NaN, |x| >= 1e28, a 30-digit decimal) a number is compared by another
+        # exact path — as a double when a side holds floats, else as its text — never as NULL.
+        if floaty[col]:
+            ld, rd = f"CAST({lr} AS DOUBLE)", f"CAST({rr} AS DOUBLE)"
+            # infinities only equal themselves (inf - inf is NaN, and 0 * inf is NaN too)
+            wide = (f"NOT ({ld} = {rd} OR (isfinite({ld}) AND isfinite({rd}) AND "
+                    f"abs({ld} - {rd}) <= {float(tol)} + {float(rel)} * abs({rd})))")
         else:
-            cond = f"({lv} IS DISTINCT FROM {rv})"
-        diffs.append(f"CASE WHEN {cond} THEN {quote_literal(col)} END")
+            wide = f"(CAST({lr} AS VARCHAR) <> CAST({rr} AS VARCHAR))"
+        return (f"(CASE WHEN {lr} IS NULL AND {rr} IS NULL THEN false WHEN {lr} IS NULL OR {rr} IS NULL THEN true "
+                f"WHEN {lv} IS NOT NULL AND {rv} IS NOT NULL THEN abs({lv} - {rv}) > {allowed} ELSE {wide} END)")
+
+    diffs = [f"CASE WHEN {differs(col)} THEN {quote_literal(col)} END" for col in compared]
     changed = f"list_filter([{', '.join(diffs)}], lambda x: x IS NOT NULL)" if diffs else "[]::VARCHAR[]"
     con.execute(
-        f"CREATE OR REPLACE TEMP TABLE diff_pairs AS SELECT {key_l}, l._row AS left_row, "  # noqa: S608 - identifiers quoted
+        f"CREATE OR REPLACE TEMP TABLE diff_pairs AS SELECT {key_l}, l.{ROW} AS left_row, "  # noqa: S608 - identifiers quoted
         f"{changed} AS changed_columns FROM \"left\" l JOIN \"right\" r ON {join} "
         "JOIN diff_keys k ON " + " AND ".join(f"k.{quote_ident(k)} IS NOT DISTINCT FROM l.{quote_ident(k)}" for k in options.keys)
         + " WHERE k.left_count = 1 AND k.right_count = 1"
     )
+
     def keys_equal(key_alias: str, alias: str, names: dict[str, str]) -> str:
         return " AND ".join(f"{key_alias}.{quote_ident(k)} IS NOT DISTINCT FROM {alias}.{quote_ident(names[k])}"
                             for k in options.keys)
@@ -251,14 +439,14 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
     order = ", ".join(quote_ident(k) for k in options.keys)
     rows_sql = (
         f"SELECT * FROM ("  # noqa: S608 - identifiers quoted
-        f"SELECT 'duplicate_key' AS status, {keys_k}, 'left' AS side, l._file AS file, l._row AS row_number, k.left_count, "
+        f"SELECT 'duplicate_key' AS status, {keys_k}, 'left' AS side, l.{FILE} AS file, l.{ROW} AS row_number, k.left_count, "
         f"k.right_count, NULL::VARCHAR[] AS changed_columns FROM diff_keys k JOIN \"left\" l ON {on_l} "
         "WHERE k.left_count > 1 OR k.right_count > 1 "
-        f"UNION ALL SELECT 'duplicate_key', {keys_k}, 'right', r._file, r._row, k.left_count, k.right_count, NULL "
+        f"UNION ALL SELECT 'duplicate_key', {keys_k}, 'right', r.{FILE}, r.{ROW}, k.left_count, k.right_count, NULL "
         f"FROM diff_keys k JOIN \"right\" r ON {on_r} WHERE k.left_count > 1 OR k.right_count > 1 "
-        f"UNION ALL SELECT 'left_only', {keys_k}, 'left', l._file, l._row, 1, 0, NULL FROM diff_keys k JOIN \"left\" l "
+        f"UNION ALL SELECT 'left_only', {keys_k}, 'left', l.{FILE}, l.{ROW}, 1, 0, NULL FROM diff_keys k JOIN \"left\" l "
         f"ON {on_l} WHERE k.left_count = 1 AND k.right_count = 0 "
-        f"UNION ALL SELECT 'right_only', {keys_k}, 'right', r._file, r._row, 0, 1, NULL FROM diff_keys k JOIN \"right\" r "
+        f"UNION ALL SELECT 'right_only', {keys_k}, 'right', r.{FILE}, r.{ROW}, 0, 1, NULL FROM diff_keys k JOIN \"right\" r "
         f"ON {on_r} WHERE k.left_count = 0 AND k.right_count = 1 "
         f"UNION ALL SELECT 'changed', {keys_p}, 'both', NULL, p.left_row, 1, 1, "
         "p.changed_columns FROM diff_pairs p WHERE len(p.changed_columns) > 0"
@@ -279,35 +467,66 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
     cells_sql = (" UNION ALL ".join(cell_parts) + f" ORDER BY column_name, {order}") if cell_parts else (
         "SELECT NULL::VARCHAR AS column_name WHERE false")
 
+    def one_side_sql(table: str, alias: str, names: dict[str, str], cols: list[str], counts: str) -> str:
+        """The full rows found on one side only, every column shown as the outputs may show it."""
+        shown_cols = ", ".join(f"{shown(f'{alias}.{quote_ident(c)}', c, (ltypes if table == 'left' else rtypes)[c] == 'VARCHAR')} "
+                               f"AS {quote_ident(c)}" for c in cols)
+        on = keys_equal("k", alias, names)
+        return (f"SELECT {alias}.{FILE} AS source_file, {alias}.{ROW} AS source_row, {shown_cols} "  # noqa: S608 - quoted
+                f"FROM diff_keys k JOIN {quote_ident(table)} {alias} ON {on} WHERE {counts} "
+                f"ORDER BY {', '.join(f'k.{quote_ident(k)}' for k in options.keys)}, source_file, source_row")
+
+    left_only_sql = one_side_sql("left", "l", same, left_cols, "k.left_count = 1 AND k.right_count = 0")
+    right_only_sql = one_side_sql("right", "r", right_name, [c for c in rtypes if c not in (ROW, FILE)],
+                                  "k.left_count = 0 AND k.right_count = 1")
+
     counts = dict(con.execute(f"SELECT status, count(*) FROM ({rows_sql}) GROUP BY status").fetchall())  # noqa: S608
     per_column = {}
     for col in compared:
         found = con.execute(
             f"SELECT count(*), sum(abs(difference)), max(abs(difference)), sum(difference) FROM ({cells_sql}) "  # noqa: S608
             f"WHERE column_name = {quote_literal(col)}").fetchall()[0]
-        per_column[col] = {"kind": "number" if kinds[col] else "text", "rows_differ": int(found[0])}
+        kind = "number" if kinds[col] else ("time" if times[col] in ("naive", "zoned") or (
+            times[col] == "mixed" and options.assume_tz) or cast_to.get(col) == "TIMESTAMP" else "text")
+        per_column[col] = {"kind": kind, "rows_differ": int(found[0])}
+        if times[col] == "mixed" and not options.assume_tz:
+            per_column[col]["note"] = "a naive timestamp against a zoned one: compared as text; --assume-tz ZONE"
         if kinds[col]:
             per_column[col] |= {"sum_difference": plain(found[3] or Decimal(0)),
                                 "sum_abs_difference": plain(found[1] or Decimal(0)),
                                 "max_abs_difference": plain(found[2] or Decimal(0)),
-                                "tolerance": plain(options.column_tolerance.get(col, options.tolerance))}
+                                "tolerance": plain(options.column_tolerance.get(col, options.tolerance)),
+                                "relative_tolerance": plain(options.column_relative.get(col, options.relative))}
     totals = {}
     for side, table, names in (("left", "left", {c: c for c in compared}),
                                ("right", "right", {c: right_name[c] for c in compared})):
-        sums = [f"sum(TRY_CAST({quote_ident(names[c])} AS DECIMAL(38,10)))" for c in compared if kinds[c]]
+        numbers = [c for c in compared if kinds[c]]
+        sums = [f"sum(TRY_CAST({quote_ident(names[c])} AS DECIMAL(38,10))), "
+                f"count({quote_ident(names[c])}) - count(TRY_CAST({quote_ident(names[c])} AS DECIMAL(38,10)))"
+                for c in numbers]
         row = con.execute(f"SELECT count(*){''.join(', ' + s for s in sums)} FROM {quote_ident(table)}").fetchall()[0]  # noqa: S608
-        totals[side] = {"rows": int(row[0]),
-                        "sums": {c: plain(v) for c, v in zip([c for c in compared if kinds[c]], row[1:], strict=True)}}
+        entry: dict[str, Any] = {"rows": int(row[0]), "sums": {}}
+        inexact = []
+        for n, c in enumerate(numbers):
+            entry["sums"][c] = plain(row[1 + 2 * n])
+            if row[2 + 2 * n]:
+                inexact.append(c)
+        if inexact:
+            entry["not_summed_exactly"] = inexact  # values beyond DECIMAL(38,10) are left out of these sums
+        totals[side] = entry
     equal_pairs = con.execute("SELECT count(*) FROM diff_pairs WHERE len(changed_columns) = 0").fetchall()[0][0]
+    schema_differs = bool(only_left or only_right or case_only)
     summary = {
         "keys": options.keys, "mapping": options.mapping, "compared_columns": compared,
-        "only_left_columns": [c for c in left_cols if right_name[c] not in right_cols],
-        "only_right_columns": [c for c in right_cols if c not in right_name.values()],
+        "only_left_columns": only_left, "only_right_columns": only_right,
+        "columns_differing_only_in_case": case_only,
+        "schema": {"identical": not schema_differs, "counts": schema_differs and not options.ignore_extra_columns},
         "rows": {s: int(counts.get(s, 0)) for s in STATUSES} | {"equal": int(equal_pairs)},
         "columns": per_column, "totals": totals,
-        "identical": not any(counts.get(s, 0) for s in STATUSES),
+        "identical": not any(counts.get(s, 0) for s in STATUSES) and (
+            options.ignore_extra_columns or not schema_differs),
     }
-    return DiffResult(summary, rows_sql, cells_sql)
+    return DiffResult(summary, rows_sql, cells_sql, left_only_sql, right_only_sql)
 
 
 def samples(con: duckdb.DuckDBPyConnection, cells_sql: str, compared: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -598,6 +598,10 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
     with _sized_session(memory_limit, temp_directory, ("left", left), ("right", right)) as con:
         scratch = engine.scratch_dir(con)
         engine.run(con, "macros")  # the masking of personal data in every output
+        try:  # a zoned timestamp's text is the same on every machine
+            con.execute("SET TimeZone = 'UTC'")
+        except duckdb.Error:  # without the ICU extension DuckDB has no zones to differ by
+            pass
         left_cols = load_table(con, "left", left, options.encoding, scratch)
         right_cols = load_table(con, "right", right, options.encoding, scratch)
         result = diff(con, options, left_cols, right_cols)
@@ -609,6 +613,11 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
                 outputs: dict[str, int | None] = {
                     "diff_rows.parquet": write_parquet_query(con, result.rows_sql, folder.path("diff_rows.parquet")),
                     "diff_cells.parquet": write_parquet_query(con, result.cells_sql, folder.path("diff_cells.parquet")),
+                    # what is missing from the other side, in full, so nobody has to open the inputs to see it
+                    "diff_left_only.parquet": write_parquet_query(con, result.left_only_sql,
+                                                                  folder.path("diff_left_only.parquet")),
+                    "diff_right_only.parquet": write_parquet_query(con, result.right_only_sql,
+                                                                   folder.path("diff_right_only.parquet")),
                 }
                 sample = samples(con, result.cells_sql, summary["compared_columns"])
                 for name, writer in (("diff_report.html", html_report), ("diff_report.xlsx", xlsx_report)):
