@@ -207,7 +207,7 @@ def _say_where(run_id: str, out: Path, earlier: dict[str, Any] | None) -> None:
         console.note(f"open {out / 'summary.json'}; every exception is in {out / 'exceptions.parquet'}")
 
 
-def _finish(summary: dict, code: ExitCode, as_json: bool) -> None:
+def _finish(summary: dict[str, Any], code: ExitCode, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(to_json(summary))
         sys.stdout.flush()

@@ -34,7 +34,7 @@ def set_format(fmt: str) -> None:
 
 
 def is_json() -> bool:
-    return _log["format"] == "json"
+    return bool(_log["format"] == "json")
 
 
 def log(event: str, level: str = "info", **fields: Any) -> None:
@@ -131,8 +131,8 @@ class _Stages:
         self._end()
         self.name, self.started = stage, time.monotonic()
         self.total = int(rows_total or 0)
-        fields = {"rows": f"of {self.total:,} rows" if self.total else "", "rate": ""}
-        self.task = self.progress.add_task(f"mediclear: {stage}", total=self.total or None, **fields)
+        rows = f"of {self.total:,} rows" if self.total else ""
+        self.task = self.progress.add_task(f"mediclear: {stage}", total=self.total or None, rows=rows, rate="")
         if watch is not None and self.total:
             self._poll(watch)
 

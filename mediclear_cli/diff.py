@@ -55,7 +55,9 @@ class DiffOptions:
     @staticmethod
     def parse_tolerances(values: list[str]) -> tuple[Decimal, dict[str, Decimal], Decimal, dict[str, Decimal]]:
         """`X` / `COL=X` absolute, `X%` / `COL=X%` relative; returns (abs, abs per column, rel, rel per column)."""
-        overall, per_column, relative, per_column_rel = Decimal(0), {}, Decimal(0), {}
+        overall, relative = Decimal(0), Decimal(0)
+        per_column: dict[str, Decimal] = {}
+        per_column_rel: dict[str, Decimal] = {}
         for value in values:
             name, _, amount = value.rpartition("=")
             share = amount.strip().endswith("%")
@@ -226,7 +228,7 @@ def _pair_columns(options: DiffOptions, left_cols: list[str], right_cols: list[s
             right_name[c] = options.mapping[c]
         elif c in right_cols and c not in taken:
             right_name[c] = c
-    lower_right = {}
+    lower_right: dict[str, list[str]] = {}
     for r in right_cols:
         lower_right.setdefault(r.lower(), []).append(r)
     case_only = []
@@ -352,13 +354,13 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
     times = {c: temporal(c) for c in compared}
     # Values of different types on the two sides (a CSV's text against a Parquet DATE) are compared on the
     # same common type as keys are: by value where every value reads as one, else as text.
-    cast_to = {}
+    cast_to: dict[str, str] = {}
     for c in compared:
         lt, rt = ltypes[c], rtypes[right_name[c]]
         if not kinds[c] and times[c] is None and lt != rt:
-            common = _common_key_type(con, lt, rt, c, right_name[c])
-            if common != "VARCHAR":
-                cast_to[c] = common
+            common_type = _common_key_type(con, lt, rt, c, right_name[c])
+            if common_type != "VARCHAR":
+                cast_to[c] = common_type
     floaty = {c: ltypes[c].startswith(FLOAT_PREFIXES) or rtypes[right_name[c]].startswith(FLOAT_PREFIXES)
               for c in compared}
     key_l = ", ".join(f"l.{quote_ident(k)}" for k in options.keys)
@@ -498,11 +500,11 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
                                 "tolerance": plain(options.column_tolerance.get(col, options.tolerance)),
                                 "relative_tolerance": plain(options.column_relative.get(col, options.relative))}
     totals = {}
-    for side, table, names in (("left", "left", {c: c for c in compared}),
+    for side, table, named in (("left", "left", {c: c for c in compared}),
                                ("right", "right", {c: right_name[c] for c in compared})):
         numbers = [c for c in compared if kinds[c]]
-        sums = [f"sum(TRY_CAST({quote_ident(names[c])} AS DECIMAL(38,10))), "
-                f"count({quote_ident(names[c])}) - count(TRY_CAST({quote_ident(names[c])} AS DECIMAL(38,10)))"
+        sums = [f"sum(TRY_CAST({quote_ident(named[c])} AS DECIMAL(38,10))), "
+                f"count({quote_ident(named[c])}) - count(TRY_CAST({quote_ident(named[c])} AS DECIMAL(38,10)))"
                 for c in numbers]
         row = con.execute(f"SELECT count(*){''.join(', ' + s for s in sums)} FROM {quote_ident(table)}").fetchall()[0]  # noqa: S608
         entry: dict[str, Any] = {"rows": int(row[0]), "sums": {}}

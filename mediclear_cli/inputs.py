@@ -408,10 +408,10 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
             # A column named like what the reader adds (source_file, file_row_number): DuckDB refuses to add
             # its own beside it, so this group is read through Arrow and the column carried as extra_<name>.
             name = f"_arrow_{side}_{number}"
-            table = _read_renamed(group_files)
-            con.register(name, table)
+            renamed = _read_renamed(group_files)
+            con.register(name, renamed)
             registered.append(name)
-            source, file_schema = quote_ident(name), table.schema
+            source, file_schema = quote_ident(name), renamed.schema
         elif staged:
             source = quote_ident(f"_raw_{side}_{number}")
             staged_names.append(source)

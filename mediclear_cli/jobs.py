@@ -324,6 +324,7 @@ def _reconcile_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str
     code = ExitCode.HELD if recon.held_records else ExitCode.OK
     summary["exit_code"] = int(code)
     progress("writing outputs")
+    assert spec.out is not None  # reconcile's --out is required by the command line
     with RunFolder(spec.out, "reconcile", recon.options.period.label) as folder:
         outputs: dict[str, int | None] = {}
         outputs["exceptions.parquet"] = write_parquet_query(
@@ -652,10 +653,10 @@ def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str,
     for name, run in (("a", run_a), ("b", run_b)):
         con.register(f"exc_{name}", pq.read_table(run / "exceptions.parquet", columns=["side", "setl_id", "category",
                                                                                        "clr_amt"]))
-        nets = run / "net_positions.parquet"
-        if not nets.is_file():
+        nets_path = run / "net_positions.parquet"
+        if not nets_path.is_file():
             raise InputNotFound(f"{run}: no net_positions.parquet; diff-runs compares clearing runs")
-        con.register(f"net_{name}", pq.read_table(nets, columns=["unit", "net"]))
+        con.register(f"net_{name}", pq.read_table(nets_path, columns=["unit", "net"]))
     nets = con.execute(
         "SELECT coalesce(a.unit, b.unit) AS unit, a.net AS net_a, b.net AS net_b, "
         "CAST(coalesce(b.net, 0) - coalesce(a.net, 0) AS DECIMAL(18,2)) AS change "
@@ -690,7 +691,8 @@ def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str,
     summary["exit_code"] = int(code)
     if out is not None:
         with RunFolder(out, "diff-runs") as folder:
-            outputs = {"records_moved.parquet": write_parquet(moved, folder.path("records_moved.parquet"))}
+            outputs: dict[str, int | None] = {
+                "records_moved.parquet": write_parquet(moved, folder.path("records_moved.parquet"))}
             write_json(summary, folder.path("diff_runs.json"))
             outputs["diff_runs.json"] = None
             manifest = _manifest("diff-runs", "", {}, [], folder, outputs, {})

@@ -97,7 +97,7 @@ def geography() -> Geography:
     )
 
 
-def money(cents: np.ndarray) -> pa.Array:
+def money(cents: np.ndarray) -> pa.Array[Any]:
     """Exact DECIMAL(18,2) from integer cents, built from the 128-bit two's-complement words directly."""
     cents = np.asarray(cents, dtype=np.int64)
     words = np.empty(cents.size * 2, dtype=np.int64)
@@ -106,15 +106,16 @@ def money(cents: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(MONEY_ARROW, cents.size, [None, pa.py_buffer(words.tobytes())])
 
 
-def _digits(values: np.ndarray, width: int) -> pa.Array:
+def _digits(values: np.ndarray, width: int) -> pa.Array[Any]:
     return pc.utf8_lpad(pa.array(values.astype(np.int64)).cast(pa.string()), width, "0")
 
 
-def _concat(*parts: Any) -> pa.Array:
-    return pc.binary_join_element_wise(*parts, "")
+def _concat(*parts: Any) -> pa.Array[Any]:
+    joined: pa.Array[Any] = pc.binary_join_element_wise(*parts, "")
+    return joined
 
 
-def _certno(rng: np.random.Generator, regions: np.ndarray) -> pa.Array:
+def _certno(rng: np.random.Generator, regions: np.ndarray) -> pa.Array[Any]:
     n = regions.size
     birth = np.datetime64("1940-01-01") + rng.integers(0, 365 * 80, n).astype("timedelta64[D]")
     ymd = np.char.replace(birth.astype(str), "-", "")
@@ -124,7 +125,7 @@ def _certno(rng: np.random.Generator, regions: np.ndarray) -> pa.Array:
     return pa.array(np.char.add(body, check))
 
 
-def _names(rng: np.random.Generator, n: int) -> pa.Array:
+def _names(rng: np.random.Generator, n: int) -> pa.Array[Any]:
     surname = np.array(SURNAMES)[rng.integers(0, len(SURNAMES), n)]
     given = np.array(GIVEN)[rng.integers(0, len(GIVEN), n)]
     second = np.where(rng.random(n) < 0.6, np.array(GIVEN)[rng.integers(0, len(GIVEN), n)], "")
@@ -244,7 +245,8 @@ def _patterns(rng: np.random.Generator, rec: dict[str, Any], geo: Geography, per
         for i in range(rows.size):
             options = geo.care_codes[geo.care_prov != care[i][:2] + "0000"]
             care[i] = options[rng.integers(0, options.size)]
-        return care
+        chosen: np.ndarray = care
+        return chosen
 
     def add(rule: str, rows: np.ndarray, changes: dict[str, Any]) -> None:
         nonlocal rec
@@ -408,10 +410,10 @@ def _noise(rng: np.random.Generator, table: pa.Table, labels: np.ndarray) -> pa.
         if labels[i] == "rejected":
             continue
         if i % 2:
-            ids[i] = ids[i].translate(fw)
+            ids[i] = str(ids[i]).translate(fw)
         else:
             ids[i] = f" {ids[i]}\u3000"
-            regions[i] = regions[i].translate(fw) if regions[i] else regions[i]
+            regions[i] = str(regions[i]).translate(fw) if regions[i] else regions[i]
     table = table.set_column(table.schema.get_field_index("setl_id"), "setl_id", pa.array(ids))
     return table.set_column(table.schema.get_field_index("insuplc_admdvs"), "insuplc_admdvs", pa.array(regions))
 
@@ -435,8 +437,8 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int, id_base: int =
     geo = geography()
     rng = np.random.default_rng(seed)
     counts = {"claims": 0, "ledger": 0}
-    label_schema = pa.schema([("side", pa.string()), ("file", pa.string()), ("row", pa.int64()),
-                              ("category", pa.string())])
+    label_schema = pa.schema([pa.field("side", pa.string()), pa.field("file", pa.string()),  # type: ignore[arg-type]
+                              pa.field("row", pa.int64()), pa.field("category", pa.string())])  # (pyarrow-stubs)
     labels_out = pq.ParquetWriter(out_dir / "labels.parquet", label_schema, compression="zstd")
     screen_schema = pa.schema([("rule", pa.string()), ("setl_id", pa.string()), ("partner", pa.string())])
     screen_out = pq.ParquetWriter(out_dir / "screen_labels.parquet", screen_schema, compression="zstd")
@@ -465,7 +467,7 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int, id_base: int =
         for side, side_rec in (("claims", claims), ("ledger", ledger)):
             table = _table(side_rec, rng, side)
             order = rng.permutation(table.num_rows)
-            table = table.take(pa.array(order))
+            table = table.take(order)
             side_labels = labels[side][order]
             if side == "claims":
                 table = _noise(rng, table, side_labels)

@@ -63,11 +63,12 @@ class ScreenOptions:
             raise UsageError("screen thresholds: days and hours must be >= 0, k > 0, the minimum group >= 3")
 
     def params(self, rule_id: str) -> dict[str, Any]:
-        return {
+        by_rule: dict[str, dict[str, Any]] = {
             "duplicate_settlement": {"window_seconds": self.duplicate_window_hours * 3600},
             "readmission": {"days": self.readmit_days},
             "cost_outlier": {"k": self.outlier_k, "min_group": self.outlier_min_group},
-        }.get(rule_id, {})
+        }
+        return by_rule.get(rule_id, {})
 
 
 @dataclass

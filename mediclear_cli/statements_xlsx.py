@@ -155,7 +155,7 @@ class _Book:
         elif isinstance(value, bool):
             ws.write_string(r, c, "是" if value else "否")
         elif isinstance(value, Decimal):
-            ws.write_number(r, c, value, self.money_bold if bold else self.money)  # type: ignore[arg-type]
+            ws.write_number(r, c, value, self.money_bold if bold else self.money)
         elif isinstance(value, int):
             ws.write_number(r, c, value)
         elif isinstance(value, datetime):

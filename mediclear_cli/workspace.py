@@ -515,7 +515,8 @@ def _recorded_manifest(run: dict[str, Any] | None) -> dict[str, Any] | None:
     try:
         if sha256_file(path) != run["manifest_sha256"]:
             return None
-        return json.loads(path.read_text(encoding="utf-8"))
+        manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        return manifest
     except (OSError, ValueError):
         return None
 

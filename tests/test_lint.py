@@ -20,3 +20,11 @@ def test_ruff_finds_nothing():
     targets = [d for d in ("mediclear_cli", "tests", "bench") if (REPO / d).is_dir()]
     done = subprocess.run([ruff, "check", *targets], cwd=REPO, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_mypy_strict_finds_nothing_in_the_package():
+    """mypy --strict over mediclear_cli (configured in pyproject.toml): the seams between modules are typed."""
+    pytest.importorskip("mypy", reason="mypy comes with the [test] extra")
+    done = subprocess.run([sys.executable, "-m", "mypy", "--cache-dir", str(REPO / ".mypy_cache")], cwd=REPO,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
