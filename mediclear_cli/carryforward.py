@@ -14,7 +14,7 @@ from typing import Any
 
 import duckdb
 
-from mediclear_cli import schema
+from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
 from mediclear_cli.reconcile import CARRIED_COLUMNS, ReconResult
@@ -54,27 +54,7 @@ def settle(con: duckdb.DuckDBPyConnection, recon: ReconResult) -> dict[str, Any]
                     "matched_records BIGINT, cleared_clr_amt DECIMAL(18,2), superseded_records BIGINT)")
         zero = {"records": 0, "clr_amt": Decimal("0.00")}
         return block | {"carried_in": zero, "resolved": zero, "still_held": zero, "superseded_records": 0}
-    con.execute("""
-        CREATE OR REPLACE TEMP TABLE carry_outcomes AS
-        WITH k AS (
-            SELECT side, setl_id, min(first_period) AS first_period, count(*) AS carried_records,
-                   sum(clr_amt) AS carried_clr_amt, count(*) FILTER (WHERE NOT used) AS superseded_records,
-                   min(strftime(setl_time, '%Y-%m')) AS settled_month
-            FROM carried GROUP BY side, setl_id
-        ), h AS (
-            SELECT side, setl_id, count(*) AS n FROM recon_held WHERE category <> 'rejected'
-            GROUP BY side, setl_id
-        ), m AS (
-            SELECT side, setl_id, count(*) AS n, sum(clr_amt) AS clr_amt,
-                   min(strftime(setl_time, '%Y-%m')) AS settled_month
-            FROM recon_rows WHERE category = 'matched' GROUP BY side, setl_id
-        )
-        SELECT k.side, k.setl_id, k.first_period, k.carried_records, k.carried_clr_amt,
-               CASE WHEN h.n > 0 THEN 'held' WHEN m.n > 0 THEN 'matched_late' ELSE 'lost' END AS outcome,
-               coalesce(m.settled_month, k.settled_month) AS settled_month, m.n AS matched_records, m.clr_amt AS cleared_clr_amt, k.superseded_records
-        FROM k LEFT JOIN h ON h.side = k.side AND h.setl_id = k.setl_id
-               LEFT JOIN m ON m.side = k.side AND m.setl_id = k.setl_id
-    """)
+    engine.run(con, "carry/outcomes")
     lost = con.execute("SELECT count(*) FROM carry_outcomes WHERE outcome = 'lost'").fetchall()[0][0]
     if lost:
         raise CheckFailed(f"carry-forward does not hold: {lost} item(s) carried in are neither held nor matched")

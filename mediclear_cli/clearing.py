@@ -199,11 +199,11 @@ def clear(
     """Net the matched rows in `recon_rows` between clearing units and prove conservation."""
     load_regions(con, regions)
     load_prepaid(con, prepaid)
-    engine.run(con, "cleared_rows", level=options.level)
-    engine.run(con, "pair_totals")
-    engine.run(con, "net_positions")
-    central = engine.query(con, "transfers_central").to_arrow_table()
-    bilateral = engine.query(con, "transfers_bilateral").to_arrow_table()
+    engine.run(con, "clearing/cleared_rows", level=options.level)
+    engine.run(con, "clearing/pair_totals")
+    engine.run(con, "clearing/net_positions")
+    central = engine.query(con, "clearing/transfers_central").to_arrow_table()
+    bilateral = engine.query(con, "clearing/transfers_bilateral").to_arrow_table()
     chosen, other = (central, bilateral) if options.settlement == "central" else (bilateral, central)
     net_positions = con.sql("SELECT * FROM net_positions ORDER BY unit").to_arrow_table()
     if prepaid is None:
@@ -217,12 +217,12 @@ def clear(
     result = ClearingResult(
         options=options,
         pair_totals=pair_totals,
-        pair_type_totals=engine.query(con, "pair_type_totals").to_arrow_table(),
+        pair_type_totals=engine.query(con, "clearing/pair_type_totals").to_arrow_table(),
         net_positions=net_positions,
-        fund_split=engine.query(con, "fund_split").to_arrow_table(),
+        fund_split=engine.query(con, "clearing/fund_split").to_arrow_table(),
         transfers=chosen,
         transfers_other=other,
-        held_by_unit=engine.query(con, "held_by_unit", level=options.level).to_arrow_table(),
+        held_by_unit=engine.query(con, "clearing/held_by_unit", level=options.level).to_arrow_table(),
         has_prepaid=prepaid is not None,
         cleared_records=sum(p["records"] for p in pair_totals.to_pylist()),
         cleared_clr_amt=sum((p["clr_amt"] for p in pair_totals.to_pylist()), ZERO),

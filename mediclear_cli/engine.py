@@ -47,8 +47,10 @@ def _sql_dir() -> Any:
 
 @lru_cache(maxsize=None)
 def load_sql(name: str) -> str:
-    """The text of `sql/<name>.sql`."""
-    text: str = _sql_dir().joinpath(f"{name}.sql").read_text(encoding="utf-8")
+    """The text of `sql/<name>.sql`; `name` is the path below sql/ by stage (`recon/counts`,
+    `clearing/net_positions`, `screen/readmission`; `macros` is shared)."""
+    *folders, stem = name.split("/")
+    text: str = _sql_dir().joinpath(*folders, f"{stem}.sql").read_text(encoding="utf-8")
     return text
 
 
@@ -133,6 +135,10 @@ def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
         # Every output is explicitly ordered, so insertion order need not be kept; dropping it lets large
         # joins and aggregates stream and spill within the memory limit.
         con.execute("SET preserve_insertion_order = false")
+        # DuckDB draws its own progress bar on stdout for long queries; stdout is data (--json). Progress is
+        # console.py's to show, on stderr, and it turns the tracking on only while it watches.
+        con.execute("SET enable_progress_bar = false")
+        con.execute("SET enable_progress_bar_print = false")
         if not threads and limit:
             threads = threads_for_limit(con)
         if threads:

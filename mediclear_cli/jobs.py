@@ -28,7 +28,6 @@ from mediclear_cli.reconcile import ReconOptions, ReconResult, all_extras, excep
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, ScreenResult, screen_table
 from mediclear_cli.statements_xlsx import FULL_LIST, PendingStatement, needs_full_list, write_full_list, write_statement
-from mediclear_cli.verify import sign_run
 from mediclear_cli.writers import file_entry, sha256_file, write_json, write_parquet, write_parquet_query
 
 Progress = Callable[..., None]  # progress(stage, **counts): a stage begins (counts for the structured log)
@@ -117,7 +116,7 @@ def _categories(recon: ReconResult) -> dict[str, Any]:
 
 def _control_totals(con: Any) -> dict[str, Any]:
     totals: dict[str, Any] = {}
-    cursor = engine.run(con, "control_totals")
+    cursor = engine.run(con, "recon/control_totals")
     names = [d[0] for d in cursor.description]
     for row in cursor.fetchall():
         record = dict(zip(names, row, strict=True))
@@ -163,17 +162,9 @@ def _swapped_side_warnings(recon: ReconResult) -> list[str]:
     return warnings
 
 
-def _manifest(
-    command: str, run_id: str, spec_options: dict[str, Any], inputs: list[dict[str, Any]],
-    folder: RunFolder, outputs: dict[str, int | None], controls: dict[str, Any],
-    resources: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    entries = []
-    for name in sorted(outputs):
-        entry = file_entry(folder.path(name), name)
-        if outputs[name] is not None:
-            entry["rows"] = outputs[name]
-        entries.append(entry)
+def _manifest(command: str, run_id: str, spec_options: dict[str, Any], inputs: list[dict[str, Any]],
+              controls: dict[str, Any], resources: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The manifest's head; RunFolder.write_manifest adds every output it recorded."""
     return {
         "tool": "mediclear",
         "tool_version": __version__,
@@ -182,7 +173,6 @@ def _manifest(
         "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "options": spec_options,
         "inputs": inputs,
-        "outputs": entries,
         "control_totals": controls,
         "resources": resources or {},
     }
@@ -326,17 +316,12 @@ def _reconcile_in(con: Any, spec: JobSpec, progress: Progress) -> tuple[dict[str
     progress("writing outputs")
     assert spec.out is not None  # reconcile's --out is required by the command line
     with RunFolder(spec.out, "reconcile", recon.options.period.label) as folder:
-        outputs: dict[str, int | None] = {}
-        outputs["exceptions.parquet"] = write_parquet_query(
-            con, exceptions_sql(all_extras(recon), extra_kinds(con)), folder.path("exceptions.parquet")
-        )
+        folder.wrote("exceptions.parquet", write_parquet_query(
+            con, exceptions_sql(all_extras(recon), extra_kinds(con)), folder.path("exceptions.parquet")))
         write_json(summary, folder.path("summary.json"))
-        outputs["summary.json"] = None
-        manifest = _manifest("reconcile", run_id, spec_options, inputs, folder, outputs, _control_totals(con),
-                             engine.resource_report(con, recon.scratch_bytes_max))
-        write_json(manifest, folder.path("manifest.json"))
-        if spec.sign_key is not None:
-            sign_run(folder.path(""), spec.sign_key)
+        folder.wrote("summary.json")
+        folder.write_manifest(_manifest("reconcile", run_id, spec_options, inputs, _control_totals(con),
+                                        engine.resource_report(con, recon.scratch_bytes_max)), spec.sign_key)
         folder.publish()
     return summary, code
 
@@ -451,11 +436,10 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
     progress("writing outputs")
     notices: list[str] = []  # for people only (the console): summary.json is written before the statements
     with RunFolder(out, "clear", recon.options.period.label) as folder:
-        outputs: dict[str, int | None] = {}
-        outputs["exceptions.parquet"] = write_parquet_query(con, exc_sql, folder.path("exceptions.parquet"))
+        folder.wrote("exceptions.parquet", write_parquet_query(con, exc_sql, folder.path("exceptions.parquet")))
         if needs_full_list(recon.held_records, spec.excel_exception_rows):
             progress("writing the full exception list")
-            outputs[FULL_LIST] = write_full_list(con, exc_sql, folder.path(FULL_LIST))
+            folder.wrote(FULL_LIST, write_full_list(con, exc_sql, folder.path(FULL_LIST)))
         for name, table in (
             ("pair_totals", result.pair_totals),
             ("pair_type_totals", result.pair_type_totals),
@@ -464,14 +448,14 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
             ("transfers", result.transfers),
             ("held_by_unit", result.held_by_unit),
         ):
-            outputs[f"{name}.parquet"] = write_parquet(table, folder.path(f"{name}.parquet"))
+            folder.wrote(f"{name}.parquet", write_parquet(table, folder.path(f"{name}.parquet")))
         if wrun is not None:
-            outputs["carry_forward.parquet"] = write_parquet_query(
-                con, "SELECT * FROM carry_outcomes ORDER BY side, setl_id", folder.path("carry_forward.parquet"))
+            folder.wrote("carry_forward.parquet", write_parquet_query(
+                con, "SELECT * FROM carry_outcomes ORDER BY side, setl_id", folder.path("carry_forward.parquet")))
         if screened is not None:
-            outputs["flags.parquet"] = write_parquet(screened.flags, folder.path("flags.parquet"))
+            folder.wrote("flags.parquet", write_parquet(screened.flags, folder.path("flags.parquet")))
             write_json(screened.summary(spec.screen_options), folder.path("screen_summary.json"))
-            outputs["screen_summary.json"] = None
+            folder.wrote("screen_summary.json")
         progress("writing the Excel statement")
         flags = screened.flags if screened is not None else None
         if pending is not None:
@@ -479,15 +463,13 @@ def _clear_in(con: Any, spec: JobSpec, progress: Progress, wrun: Any) -> tuple[d
         else:
             write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register,
                             spec.excel_exception_rows, flags)
-        outputs["statements.xlsx"] = None
+        folder.wrote("statements.xlsx")
         write_json(summary, folder.path("summary.json"))
-        outputs["summary.json"] = None
-        manifest = _manifest("clear", run_id, spec_options, inputs, folder, outputs, _control_totals(con),
-                             engine.resource_report(con, max(recon.scratch_bytes_max, engine.scratch_bytes(con))))
+        folder.wrote("summary.json")
+        manifest = folder.write_manifest(_manifest(
+            "clear", run_id, spec_options, inputs, _control_totals(con),
+            engine.resource_report(con, max(recon.scratch_bytes_max, engine.scratch_bytes(con)))), spec.sign_key)
         summary_resources = manifest["resources"]
-        write_json(manifest, folder.path("manifest.json"))
-        if spec.sign_key is not None:
-            sign_run(folder.path(""), spec.sign_key)
         if spec.statements:
             progress("writing the printable statements")
             from mediclear_cli.statements_html import write_statements
@@ -578,13 +560,12 @@ def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, opt
         code = ExitCode.HELD if result.flags.num_rows else ExitCode.OK
         summary["exit_code"] = int(code)
         with RunFolder(out, "screen", window.label) as folder:
-            outputs: dict[str, int | None] = {"flags.parquet": write_parquet(result.flags, folder.path("flags.parquet"))}
+            folder.wrote("flags.parquet", write_parquet(result.flags, folder.path("flags.parquet")))
             write_json(summary, folder.path("screen_summary.json"))
-            outputs["screen_summary.json"] = None
+            folder.wrote("screen_summary.json")
             inputs = _hash_inputs({side: files})
-            manifest = _manifest("screen", _run_id(inputs, {"period": window.label, **options.__dict__}), {
-                "period": window.label, **options.__dict__}, inputs, folder, outputs, {})
-            write_json(manifest, folder.path("manifest.json"))
+            folder.write_manifest(_manifest("screen", _run_id(inputs, {"period": window.label, **options.__dict__}), {
+                "period": window.label, **options.__dict__}, inputs, {}))
             folder.publish()
     return summary, code
 
@@ -611,26 +592,21 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
         summary["exit_code"] = int(code)
         if out is not None:
             with RunFolder(out, "diff") as folder:
-                outputs: dict[str, int | None] = {
-                    "diff_rows.parquet": write_parquet_query(con, result.rows_sql, folder.path("diff_rows.parquet")),
-                    "diff_cells.parquet": write_parquet_query(con, result.cells_sql, folder.path("diff_cells.parquet")),
-                    # what is missing from the other side, in full, so nobody has to open the inputs to see it
-                    "diff_left_only.parquet": write_parquet_query(con, result.left_only_sql,
-                                                                  folder.path("diff_left_only.parquet")),
-                    "diff_right_only.parquet": write_parquet_query(con, result.right_only_sql,
-                                                                   folder.path("diff_right_only.parquet")),
-                }
+                for name, sql in (("diff_rows.parquet", result.rows_sql), ("diff_cells.parquet", result.cells_sql),
+                                  # what is missing from the other side, in full: nobody has to open the inputs
+                                  ("diff_left_only.parquet", result.left_only_sql),
+                                  ("diff_right_only.parquet", result.right_only_sql)):
+                    folder.wrote(name, write_parquet_query(con, sql, folder.path(name)))
                 sample = samples(con, result.cells_sql, summary["compared_columns"])
                 for name, writer in (("diff_report.html", html_report), ("diff_report.xlsx", xlsx_report)):
                     writer(summary, sample, folder.path(name))
-                    outputs[name] = None
+                    folder.wrote(name)
                 write_json(summary, folder.path("diff_summary.json"))
-                outputs["diff_summary.json"] = None
+                folder.wrote("diff_summary.json")
                 files = {"left": [Path(p) for p in left], "right": [Path(p) for p in right]}
                 inputs = _hash_inputs({k: [f for f in v if f.is_file()] for k, v in files.items()})
-                manifest = _manifest("diff", _run_id(inputs, {"keys": options.keys}), {"keys": options.keys},
-                                     inputs, folder, outputs, {})
-                write_json(manifest, folder.path("manifest.json"))
+                folder.write_manifest(_manifest("diff", _run_id(inputs, {"keys": options.keys}), {"keys": options.keys},
+                                                inputs, {}))
                 folder.publish()
     return summary, code
 
@@ -657,24 +633,8 @@ def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str,
         if not nets_path.is_file():
             raise InputNotFound(f"{run}: no net_positions.parquet; diff-runs compares clearing runs")
         con.register(f"net_{name}", pq.read_table(nets_path, columns=["unit", "net"]))
-    nets = con.execute(
-        "SELECT coalesce(a.unit, b.unit) AS unit, a.net AS net_a, b.net AS net_b, "
-        "CAST(coalesce(b.net, 0) - coalesce(a.net, 0) AS DECIMAL(18,2)) AS change "
-        "FROM net_a a FULL OUTER JOIN net_b b ON a.unit = b.unit ORDER BY unit").fetchall()
-    moved = con.sql("""
-        WITH a AS (SELECT side, setl_id, min(category) AS category, sum(clr_amt) AS clr_amt FROM exc_a GROUP BY ALL),
-             b AS (SELECT side, setl_id, min(category) AS category, sum(clr_amt) AS clr_amt FROM exc_b GROUP BY ALL)
-        SELECT coalesce(a.side, b.side) AS side, coalesce(a.setl_id, b.setl_id) AS setl_id,
-               a.category AS category_a, b.category AS category_b,
-               CASE WHEN b.setl_id IS NULL THEN 'resolved: held in A, matched or gone in B'
-                    WHEN a.setl_id IS NULL THEN 'new: held in B, matched in A or absent from its inputs'
-                    WHEN a.category <> b.category THEN 'moved between categories'
-                    ELSE 'changed amounts' END AS why,
-               a.clr_amt AS clr_amt_a, b.clr_amt AS clr_amt_b
-        FROM a FULL OUTER JOIN b ON a.side = b.side AND a.setl_id IS NOT DISTINCT FROM b.setl_id
-        WHERE a.setl_id IS NULL OR b.setl_id IS NULL OR a.category <> b.category
-           OR a.clr_amt IS DISTINCT FROM b.clr_amt
-        ORDER BY why, side, setl_id""").to_arrow_table()
+    nets = engine.run(con, "runs/net_changes").fetchall()
+    moved = engine.query(con, "runs/records_moved").to_arrow_table()
     con.register("moved", moved)
     inputs = {name: {(e["role"], e["sha256"]) for e in m.get("inputs", [])} for name, m in manifests.items()}
     summary = {
@@ -691,11 +651,9 @@ def run_diff_runs(run_a: Path, run_b: Path, out: Path | None) -> tuple[dict[str,
     summary["exit_code"] = int(code)
     if out is not None:
         with RunFolder(out, "diff-runs") as folder:
-            outputs: dict[str, int | None] = {
-                "records_moved.parquet": write_parquet(moved, folder.path("records_moved.parquet"))}
+            folder.wrote("records_moved.parquet", write_parquet(moved, folder.path("records_moved.parquet")))
             write_json(summary, folder.path("diff_runs.json"))
-            outputs["diff_runs.json"] = None
-            manifest = _manifest("diff-runs", "", {}, [], folder, outputs, {})
-            write_json(manifest, folder.path("manifest.json"))
+            folder.wrote("diff_runs.json")
+            folder.write_manifest(_manifest("diff-runs", "", {}, [], {}))
             folder.publish()
     return summary, code

@@ -115,17 +115,17 @@ def reconcile(
     result.carried = _carry_in(con, options.carry)
     inputs = {
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
-        for row in engine.run(con, "side_totals").fetchall()
+        for row in engine.run(con, "recon/side_totals").fetchall()
     }
     # A fresh secret per run keys the fingerprints: nobody who writes an input can aim at a fingerprint.
-    engine.run(con, "recon_counts", period_start=period.start, period_end=period.end,
+    engine.run(con, "recon/counts", period_start=period.start, period_end=period.end,
                fingerprint_key=secrets.token_hex(16))
-    engine.run(con, "recon_pairs", tolerance=options.tolerance)
-    engine.run(con, "recon_keys")
+    engine.run(con, "recon/pairs", tolerance=options.tolerance)
+    engine.run(con, "recon/keys")
     con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
-    engine.run(con, "recon_rows")
-    engine.run(con, "recon_held")
-    engine.run(con, "recon_groups", period_start=period.start, period_end=period.end)
+    engine.run(con, "recon/rows")
+    engine.run(con, "recon/held")
+    engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
     result.scratch_bytes_max = engine.scratch_bytes(con)
     for table in ("recon_counts", "recon_pairs"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
@@ -135,7 +135,7 @@ def reconcile(
             "footer_records": sides[side].footer_rows + result.carried.get(side, {}).get("used", 0),
             "categories": {},
         }
-    for row in engine.run(con, "recon_summary").fetchall():
+    for row in engine.run(con, "recon/summary").fetchall():
         side, category = row[0], row[1]
         result.per_side[side]["categories"][category] = {"records": int(row[2])} | _money_row(
             MONEY_SUMMED, row[3:]
@@ -146,7 +146,7 @@ def reconcile(
     both = sides["claims"].present & sides["ledger"].present
     cursor = engine.run(
         con,
-        "recon_totals",
+        "recon/totals",
         by_insutype="insutype" in both,
         by_clr_type="clr_type" in both,
     )

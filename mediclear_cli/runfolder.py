@@ -16,11 +16,13 @@ import secrets
 import shutil
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from mediclear_cli.errors import OutputError
 from mediclear_cli.writers import output_error
 
 RUN_MARKER = "manifest.json"  # a folder holding this file is a finished mediclear run
+CLOSED_MARKER = "CLOSED"  # written by `close` into the run folder of a closed month; never replaced
 _RENAME_EXCHANGE = 2
 _AT_FDCWD = -100
 
@@ -91,6 +93,9 @@ def refuse_foreign_run(out: Path, command: str, period: str | None) -> None:
     statements with another month's, nor an auditor's diff with a clearing (exit 73)."""
     import json
 
+    if (out / CLOSED_MARKER).is_file():
+        raise OutputError(f"{out}: the run of a closed month (its statements were signed); it is never replaced "
+                          "— choose another --out, or reopen the month (two people)")
     marker = out / RUN_MARKER
     if not marker.is_file():
         return
@@ -119,6 +124,30 @@ class RunFolder:
         self.command, self.period = command, period
         self.tmp: Path | None = None
         self.published = False
+        self.outputs: dict[str, int | None] = {}  # every output written, with its rows where it has rows
+
+    def wrote(self, name: str, rows: int | None = None) -> None:
+        """Record an output written into the folder; the manifest lists exactly the recorded ones."""
+        self.outputs[name] = rows
+
+    def write_manifest(self, head: dict[str, Any], sign_key: bytes | None = None) -> dict[str, Any]:
+        """manifest.json: `head` (tool, command, run id, options, inputs, control totals…) and every recorded
+        output with its bytes, SHA-256 and rows; with a key, manifest.sig beside it. The one ending of every
+        job: write, record, write_manifest, publish."""
+        from mediclear_cli.verify import sign_run
+        from mediclear_cli.writers import file_entry, write_json
+
+        entries = []
+        for name in sorted(self.outputs):
+            entry = file_entry(self.path(name), name)
+            if self.outputs[name] is not None:
+                entry["rows"] = self.outputs[name]
+            entries.append(entry)
+        manifest = head | {"outputs": entries}
+        write_json(manifest, self.path("manifest.json"))
+        if sign_key is not None:
+            sign_run(self.path(""), sign_key)
+        return manifest
 
     def __enter__(self) -> RunFolder:
         out = self.out

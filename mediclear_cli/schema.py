@@ -225,14 +225,6 @@ def coded_label(code: str | None, labels: dict[str, str]) -> str | None:
     return f"{code} {name}" if name else code
 
 
-def reason_label_zh(reason: str | None) -> str | None:
-    if reason is None:
-        return None
-    if reason in REJECT_BY_CODE:
-        return REJECT_BY_CODE[reason].label_zh
-    return REASON_LABELS_ZH.get(reason, reason)
-
-
 def column_label_zh(name: str) -> str:
     """'medfee_sumamt' -> '医疗费总额(medfee_sumamt)': the Chinese name finance knows, the column name beside it."""
     column = BY_NAME.get(name)

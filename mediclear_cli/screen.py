@@ -1,6 +1,6 @@
 """Risk screening (基金监管): settlements that look like abuse or error, found on the settlement records alone.
 
-Each rule is one SQL file (`sql/screen_*.sql`, its header says what it looks for, why, and its parameters)
+Each rule is one SQL file (`sql/screen/*.sql`, its header says what it looks for, why, and its parameters)
 run over `screen_rows`: the valid rows of one side (the agency ledger by default) in the period window,
 with personal data already masked. A rule whose columns are absent is skipped with a notice, never run on
 half its evidence. Flags carry the settlement ids involved, the person (psn_no; the ID number masked), the
@@ -139,7 +139,7 @@ def run_rules(con: duckdb.DuckDBPyConnection, options: ScreenOptions, present: s
         if missing:
             skipped[rule.rule_id] = f"skipped: the records have no {', '.join(missing)}"
             continue
-        found = engine.query(con, f"screen_{rule.rule_id}", **options.params(rule.rule_id)).to_arrow_table()
+        found = engine.query(con, f"screen/{rule.rule_id}", **options.params(rule.rule_id)).to_arrow_table()
         tables.append(found)
     if not tables:
         return FLAG_SCHEMA.empty_table(), skipped

@@ -52,10 +52,7 @@ PAIR_HEADERS = {
     "care_name": "就医地名称",
     "internal": "本级内部",
     "records": "笔数",
-    "medfee_sumamt": "医疗费总额",
-    "fund_pay_sumamt": "基金支付总额",
-    "acct_pay": "个人账户支出",
-    "psn_cash_pay": "现金支付",
+    **{c: schema.BY_NAME[c].label_zh for c in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "psn_cash_pay")},
     "clr_amt": "清算金额",
     **{f: schema.FUND_LABELS_ZH[f] for f in schema.FUND_BREAKDOWN + ("unallocated",)},
 }
@@ -96,17 +93,11 @@ EXCEPTION_HEADERS = {
     "reason_label": "原因",
     "detail_zh": "说明",
     "stmt_rslt": "对账结果",
-    "setl_id": "结算ID",
-    "setl_time": "结算时间",
-    "medfee_sumamt": "医疗费总额",
-    "fund_pay_sumamt": "基金支付总额",
-    "acct_pay": "个人账户支出",
-    "insuplc_admdvs": "参保地",
-    "mdtrtarea_admvs": "就医地",
-    "fixmedins_code": "定点医药机构",
-    "psn_no": "人员编号",
-    "certno": "证件号码(脱敏)",
-    "psn_name": "姓名(脱敏)",
+    # the contract's columns under the labels schema.py declares for them
+    **{c: schema.BY_NAME[c].label_zh for c in ("setl_id", "setl_time", "medfee_sumamt", "fund_pay_sumamt",
+                                               "acct_pay", "insuplc_admdvs", "mdtrtarea_admvs", "fixmedins_code",
+                                               "psn_no")},
+    **{c: schema.BY_NAME[c].label_zh + "(脱敏)" for c in ("certno", "psn_name")},
     "source_file": "来源文件",
     "source_row": "行号",
 }
@@ -211,40 +202,43 @@ def needs_full_list(held: int, exception_rows: int) -> bool:
 def write_full_list(con: duckdb.DuckDBPyConnection, exceptions_sql: str, path: Path) -> int:
     """Every exception as a CSV that Excel and WPS open by double-click on a Chinese desktop: GB18030 (what
     they assume for a CSV without a BOM there), the 差错 sheet's Chinese headers and words, money as exact
-    text. Finance cannot open exceptions.parquet; this is its full copy. Returns the rows written."""
-    import csv
-    import io
+    text, and a text cell that would start a formula (= + - @) kept text with a leading quote. Finance cannot
+    open exceptions.parquet; this is its full copy. DuckDB writes it as UTF-8 beside it (much faster than row
+    by row in Python), and it is transcoded as it is copied. Returns the rows written."""
+    import codecs
+
+    from mediclear_cli.engine import quote_ident, quote_literal
 
     keys = list(EXCEPTION_HEADERS) + ["clr_amt"]
-    rows = 0
-    with output_file(path) as handle:
-        text = io.TextIOWrapper(handle, encoding="gb18030", errors="replace", newline="")
-        writer = csv.writer(text, lineterminator="\r\n")
-        writer.writerow([EXCEPTION_HEADERS.get(k, "清算金额") for k in keys])
-        for row in _exception_rows(con.sql(exceptions_sql).to_arrow_reader(50_000)):
-            writer.writerow(["" if row.get(k) is None else _csv_text(row[k]) for k in keys])
-            rows += 1
-        text.flush()
-        text.detach()
+    money = set(schema.MONEY_COLUMNS) | {"clr_amt"}
+
+    def cell(key: str) -> str:
+        q = quote_ident(key)
+        if key in money or key == "source_row":
+            return f"CAST({q} AS VARCHAR)"
+        if key == "setl_time":
+            return f"strftime({q}, '%Y-%m-%d %H:%M:%S')"
+        text = f"CAST({q} AS VARCHAR)"
+        quoted = "'''' || " + text  # SQL for: a ' in front
+        return (f"CASE WHEN left({text}, 1) IN ('=', '+', '-', '@') AND TRY_CAST({text} AS DOUBLE) IS NULL "
+                f"THEN {quoted} ELSE {text} END")
+
+    select = ", ".join(f"{cell(k)} AS {quote_ident(EXCEPTION_HEADERS.get(k, '清算金额'))}" for k in keys)
+    utf8 = path.with_name(f".{path.name}.utf8")
+    try:
+        con.execute(f"COPY (SELECT {select} FROM ({labelled_sql(exceptions_sql)})) TO {quote_literal(str(utf8))} "  # noqa: S608 - identifiers and path quoted
+                    "(FORMAT csv, HEADER true)")
+        rows = -1  # the header
+        encoder = codecs.getincrementalencoder("gb18030")()
+        with open(utf8, encoding="utf-8", newline="") as source, output_file(path) as handle:
+            for chunk in iter(lambda: source.read(1 << 20), ""):
+                rows += chunk.count("\n")
+                handle.write(encoder.encode(chunk))
+            handle.write(encoder.encode("", final=True))
+    finally:
+        utf8.unlink(missing_ok=True)
     return rows
 
-
-def _csv_text(value: Any) -> str:
-    if isinstance(value, Decimal):
-        return f"{value:.2f}"
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    text = str(value)
-    # A cell starting with = + - @ would be run as a formula by Excel: keep it text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@") and not _is_number(text) else text
-
-
-def _is_number(text: str) -> bool:
-    try:
-        Decimal(text)
-    except ArithmeticError:
-        return False
-    return True
 
 CARRY_HEADERS = {
     "side_label": "来源", "setl_id": "结算ID", "first_period": "首次挂账期间", "settled_month": "结算月份",
@@ -266,40 +260,41 @@ def _sheet_names(carry: bool, flags: bool) -> list[str]:
         ["稽核"] if flags else [])
 
 
-def detail_zh(row: dict[str, Any]) -> str | None:
-    """The reconciliation's explanation of a non-matched row, in the words finance uses (the English one stays
-    in exceptions.parquet for scripts)."""
-    import re
+def _case(expr: str, labels: dict[str, str]) -> str:
+    """SQL mapping `expr`'s codes to their labels (an unknown code stays as it is)."""
+    from mediclear_cli.engine import quote_literal
 
-    category, detail = row.get("category"), row.get("detail") or ""
-    if category == "rejected":
-        return f"字段 {schema.column_label_zh(detail.removeprefix('column '))}"
-    if category == "duplicate":
-        counts = re.findall(r"\d+", detail)
-        if len(counts) == 2:
-            return f"该结算ID在医药机构有 {counts[0]} 笔、经办机构有 {counts[1]} 笔"
-        return "该结算ID重复"
-    if category == "out_of_period":
-        period = re.search(r"\d{4}-\d{2}", detail)
-        return f"该结算ID有记录不在清算期间 {period.group(0) if period else ''} 内"
-    if category == "claim_only":
-        return "经办机构台账中无此结算ID"
-    if category == "ledger_only":
-        return "医药机构结算明细中无此结算ID"
-    if category in ("attr_mismatch", "amount_mismatch"):
-        columns = row.get("diff_columns") or []
-        return "不一致字段: " + "、".join(schema.column_label_zh(c) for c in columns)
-    return detail or None
+    whens = " ".join(f"WHEN {quote_literal(k)} THEN {quote_literal(v)}" for k, v in labels.items())
+    return f"CASE {expr} {whens} ELSE {expr} END"
+
+
+def labelled_sql(exceptions_sql: str) -> str:
+    """The exceptions with the words finance reads, computed in SQL for every row (the 差错 sheet and the full
+    list share them): 来源, 差错类别, 原因 and 说明 in Chinese, columns named by their contract labels. The
+    English codes stay in exceptions.parquet for scripts."""
+    column_zh = {c.name: schema.column_label_zh(c.name) for c in schema.COLUMNS}
+    reason_zh = {r.code: r.label_zh for r in schema.REJECT_REASONS} | schema.REASON_LABELS_ZH
+    counts = r"regexp_extract(detail, '(\d+) claims row\(s\) and (\d+) ledger', ['c', 'l'])"
+    rejected_column = _case("replace(detail, 'column ', '')", column_zh)
+    differing = f"array_to_string(list_transform(diff_columns, lambda c: {_case('c', column_zh)}), '、')"
+    detail = (
+        "CASE category "
+        f"WHEN 'rejected' THEN '字段 ' || {rejected_column} "
+        f"WHEN 'duplicate' THEN '该结算ID在医药机构有 ' || {counts}.c || ' 笔、经办机构有 ' || {counts}.l || ' 笔' "
+        r"WHEN 'out_of_period' THEN '该结算ID有记录不在清算期间 ' || regexp_extract(detail, '\d{4}-\d{2}') || ' 内' "
+        "WHEN 'claim_only' THEN '经办机构台账中无此结算ID' "
+        "WHEN 'ledger_only' THEN '医药机构结算明细中无此结算ID' "
+        f"WHEN 'attr_mismatch' THEN '不一致字段: ' || {differing} "
+        f"WHEN 'amount_mismatch' THEN '不一致字段: ' || {differing} "
+        "ELSE detail END")
+    return (f"SELECT *, {_case('side', schema.SIDE_SHORT_ZH)} AS side_label, "  # noqa: S608 - labels quoted; the inner query is ours
+            f"{_case('category', schema.CATEGORY_LABELS_ZH)} AS category_label, "
+            f"{_case('reason', reason_zh)} AS reason_label, {detail} AS detail_zh FROM ({exceptions_sql})")
 
 
 def _exception_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
     for batch in batches:
-        for row in batch.to_pylist():
-            row["side_label"] = schema.SIDE_SHORT_ZH.get(row["side"], row["side"])
-            row["category_label"] = schema.CATEGORY_LABELS_ZH.get(row["category"], row["category"])
-            row["reason_label"] = schema.reason_label_zh(row["reason"])
-            row["detail_zh"] = detail_zh(row)
-            yield row
+        yield from batch.to_pylist()
 
 
 OUTCOME_ZH = {"matched_late": "本期补清算", "held": "仍挂账"}
@@ -321,7 +316,7 @@ def _sheet_rows(exception_rows: int) -> int:
 def _held_queries(con: duckdb.DuckDBPyConnection, exceptions_sql: str, exception_rows: int,
                   carry: bool) -> tuple[duckdb.DuckDBPyRelation, duckdb.DuckDBPyRelation | None]:
     """The rows of the 差错 sheet and, with a workspace, of the 挂账结转 sheet."""
-    exceptions = con.sql(exceptions_sql + f" LIMIT {int(exception_rows)}")
+    exceptions = con.sql(labelled_sql(exceptions_sql) + f" LIMIT {int(exception_rows)}")
     carried = con.sql("SELECT * FROM carry_outcomes ORDER BY side, setl_id LIMIT $n",
                       params={"n": int(exception_rows)}) if carry else None
     return exceptions, carried

@@ -25,6 +25,7 @@ from typing import Any
 
 from mediclear_cli import schema
 from mediclear_cli.errors import InputNotFound, UsageError
+from mediclear_cli.runfolder import CLOSED_MARKER
 from mediclear_cli.writers import sha256_file, write_json
 
 SIGNATURE = "manifest.sig"
@@ -114,7 +115,7 @@ def _check_outputs(run_dir: Path, outputs: list[dict[str, Any]]) -> list[str]:
     for extra in sorted(run_dir.iterdir()):
         if extra.is_dir() and extra.name != "statements":
             problems.append(f"{extra}: a folder the manifest does not list")
-        elif extra.is_file() and extra.name not in listed | {"manifest.json", SIGNATURE}:
+        elif extra.is_file() and extra.name not in listed | {"manifest.json", SIGNATURE, CLOSED_MARKER}:
             problems.append(f"{extra}: not listed in the manifest")
     return problems
 
@@ -128,7 +129,7 @@ def _read(path: Path, columns: list[str]) -> list[dict[str, Any]] | None:
 
 
 def _hash_part(setl_id: str | None) -> int:
-    """The setl_id hash total's term for one id (sql/recon_groups.sql): the first 60 bits of SHA-256."""
+    """The setl_id hash total's term for one id (sql/recon/groups.sql): the first 60 bits of SHA-256."""
     return int(hashlib.sha256((setl_id or "").encode("utf-8")).hexdigest()[:15], 16)
 
 

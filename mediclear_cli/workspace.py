@@ -283,7 +283,9 @@ class Workspace:
             if why:
                 raise NotPermitted(f"{period} needs a re-run before it can be closed: {why}; clear it again "
                                    "(and every month between) in order")
-            return self._event(con, period, "close", by, None, None, run["seq"])
+            event = self._event(con, period, "close", by, None, None, run["seq"])
+            _mark_closed(run.get("out_dir"), event)
+            return event
 
     def reopen_period(self, period: str, reason: str, by: str, approved_by: str) -> dict[str, Any]:
         if not reason.strip():
@@ -293,7 +295,9 @@ class Workspace:
             if not self.is_closed(con, period):
                 raise UsageError(f"{period} is not closed")
             run = self.effective_run(con, period)
-            return self._event(con, period, "reopen", by, approved_by, reason, run["seq"] if run else None)
+            event = self._event(con, period, "reopen", by, approved_by, reason, run["seq"] if run else None)
+            _mark_closed(run.get("out_dir") if run else None, None)
+            return event
 
     def void_run(self, ref: str, reason: str, by: str, approved_by: str) -> dict[str, Any]:
         """Void a completed run made by mistake (a wrong period, the wrong files), two people: it no longer
@@ -492,6 +496,23 @@ class Workspace:
                                  "run": state["state_run"]})
                 con.execute("COMMIT")
         return {"written_off": len(setl_ids), "side": side, "by": by.strip(), "approved_by": approved_by.strip()}
+
+
+def _mark_closed(out_dir: str | None, event: dict[str, Any] | None) -> None:
+    """A closed month's run folder says so itself (CLOSED, beside its manifest), so that no `--out` — with
+    this workspace or without any — ever replaces the statements people signed; reopening takes it away."""
+    from mediclear_cli.runfolder import CLOSED_MARKER
+    from mediclear_cli.writers import to_json
+
+    if not out_dir or not Path(out_dir).is_dir():
+        return
+    marker = Path(out_dir) / CLOSED_MARKER
+    if event is None:
+        marker.unlink(missing_ok=True)
+        return
+    fd = os.open(marker, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(to_json({"closed": event["period"], "by": event["by"], "event": event["event_seq"]}))
 
 
 @contextmanager

@@ -364,3 +364,19 @@ def test_many_files_with_distinct_columns_load_in_linear_time_with_extras_packed
     assert json.loads(packed["S1"]) == {"x1": "v1", "姓名": "欧****"}
     assert json.loads(packed["S3"]) == {"x3": 3}
     assert con.execute("SELECT count(*) FROM ledger WHERE reject_reason IS NULL").fetchall()[0][0] == 30
+
+
+def test_a_closed_months_run_folder_is_never_replaced(tmp_path):
+    ws, signed = tmp_path / "ws", tmp_path / "reports" / "2026-10"
+    c = write_rows(tmp_path / "c.parquet", [row("A1"), row("B1")])
+    lg = write_rows(tmp_path / "l.parquet", [row("A1", vali_flag="1")])
+    _clear(ws, c, lg, "2026-10", 1, "--out", str(signed))
+    cli(["close", "--period", "2026-10", "--by", "王芳", "--workspace", ws])
+    before = (signed / "manifest.json").read_bytes()
+    result = cli(["clear", "--claims", c, "--ledger", lg, "--period", "2026-10", "--out", signed,
+                  "--no-statements"], 73)  # without the workspace, the folder itself says it is closed
+    assert "closed" in result.stderr
+    assert (signed / "manifest.json").read_bytes() == before
+    cli(["verify", signed])  # the marker is no unlisted file
+    cli(["reopen", "--period", "2026-10", "--reason", "x", "--by", "王芳", "--approved-by", "李强", "--workspace", ws])
+    _clear(ws, c, lg, "2026-10", 1, "--out", str(signed))

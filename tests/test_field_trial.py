@@ -103,6 +103,7 @@ def _ws_clear(ws: Path, month: Path, period: str, code: int | None = None):
                 "--workspace", ws, "--no-statements", "--json"], code)
 
 
+@pytest.mark.slow
 def test_a_reopened_month_is_cleared_again_and_later_months_rerun_in_order(tmp_path):
     data, ws = tmp_path / "data", tmp_path / "ws"
     cli(["sample", data, "--rows", "400", "--months", "3", "--period", "2026-08", "--seed", "5"])
@@ -151,6 +152,7 @@ def test_an_earlier_month_is_still_refused_unless_reopened(tmp_path):
 
 # -- 9 / 10. signals and file modes -------------------------------------------------------------------------
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("signum", "code", "name"), [(signal.SIGINT, 130, "SIGINT"), (signal.SIGTERM, 143, "SIGTERM")])
 def test_a_signal_stops_the_run_with_its_exit_code_and_is_recorded_interrupted(tmp_path, generated_big, signum, code,
                                                                                name):
@@ -340,6 +342,7 @@ def test_every_printed_page_names_its_unit_period_run_and_manifest_and_the_commo
         assert "签章" in page and "清算汇总" in page and "审批" in page  # the sign-off is with the totals it signs
 
 
+@pytest.mark.slow
 @needs_chromium
 def test_a_long_unit_goes_to_annex_pages_that_carry_the_same_header(tmp_path):
     data = tmp_path / "data"

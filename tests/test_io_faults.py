@@ -18,6 +18,8 @@ from mediclear_cli.jobs import JobSpec, run_clear
 
 from conftest import write_rows
 
+pytestmark = pytest.mark.slow  # every fault at every point: tens of seconds
+
 CODES = {errno.ENOSPC: 74, errno.EIO: 74, errno.EACCES: 73}
 # Every fault point fails once, with the errors taken in turn; MEDICLEAR_LONG_TESTS=1 tries every error at
 # every point (three times as long).

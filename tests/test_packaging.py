@@ -13,15 +13,25 @@ from conftest import REPO
 def test_installed_package_finds_its_sql_files():
     packaged = resources.files("mediclear_cli").joinpath("sql")
     assert packaged.is_dir(), "the SQL files must ship inside the package (mediclear_cli/sql)"
-    shipped = sorted(p.name for p in packaged.iterdir() if p.name.endswith(".sql"))
-    in_repo = sorted(p.name for p in (REPO / "sql").glob("*.sql"))
+    def below(folder) -> list[str]:
+        found = []
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                found += [f"{entry.name}/{name}" for name in below(entry)]
+            elif entry.name.endswith(".sql"):
+                found.append(entry.name)
+        return sorted(found)
+
+    shipped = below(packaged)
+    in_repo = sorted(p.relative_to(REPO / "sql").as_posix() for p in (REPO / "sql").rglob("*.sql"))
     assert shipped == in_repo and len(shipped) >= 10
 
 
 def test_every_sql_file_starts_with_a_header_saying_what_it_binds():
-    for path in sorted((REPO / "sql").glob("*.sql")):
+    for path in sorted((REPO / "sql").rglob("*.sql")):
+        name = path.relative_to(REPO / "sql").with_suffix("").as_posix()  # what engine.run / query are given
         head = path.read_text(encoding="utf-8").splitlines()[:6]
-        assert head[0].startswith(f"-- {path.stem}:"), path.name
+        assert head[0].startswith(f"-- {name}:"), name
         assert any("Binds:" in line for line in head), path.name
 
 
@@ -46,6 +56,6 @@ def test_reconciliation_compares_exactly_the_columns_the_schema_names():
 
     from mediclear_cli import schema
 
-    text = (REPO / "sql" / "recon_pairs.sql").read_text(encoding="utf-8")
+    text = (REPO / "sql" / "recon" / "pairs.sql").read_text(encoding="utf-8")
     compared = re.findall(r"THEN '([a-z_]+)' END", text)
     assert compared == list(schema.ATTR_COMPARED) + list(schema.MONEY_COMPARED)

@@ -60,7 +60,7 @@ def test_lower_case_x_in_id_numbers_is_upper_cased(tmp_path):
 # ideographic and no-break spaces become spaces, zero-width characters go, blanks at either end are trimmed,
 # and nothing left means NULL. Names are only trimmed.
 _ZERO_WIDTH = ("\u200b\u200c\u200d\u2060\ufeff\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"
-               "\u00ad\u2028\u2029\x00")
+               "\u00ad\u2028\u2029\x00\x1e\x1f")
 _NAME_BLANKS = " \t\r\n\u3000\u00a0"
 
 

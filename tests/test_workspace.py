@@ -16,6 +16,7 @@ from pathlib import Path
 import duckdb
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from mediclear_cli.periods import Period
 from mediclear_cli.verify import verify_run
@@ -292,14 +293,23 @@ def test_a_second_run_on_a_held_workspace_exits_75_at_once(tmp_path):
     clear(ws, c, as_ledger(c), "2026-10", 0)  # released: the next run proceeds
 
 
-def test_two_runs_started_at_once_one_proceeds_the_other_exits_75(tmp_path):
+@pytest.mark.slow
+def test_a_run_started_while_another_holds_the_workspace_exits_75_and_the_first_finishes(tmp_path):
+    """Two real processes, in a fixed order: the second starts only once the first has written its pid into
+    the lock file — which it does right after taking the lock — so the outcome never depends on timing."""
     month = tmp_path / "m"
     cli(["sample", month, "--rows", "20000", "--seed", "3"])
     ws = tmp_path / "ws"
-    procs = [subprocess.Popen(_cmd(ws, month, "2026-10"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-             for _ in range(2)]
-    codes = sorted(p.wait(timeout=300) for p in procs)
-    assert codes == [1, 75], [p.stderr.read() for p in procs]
+    first = subprocess.Popen(_cmd(ws, month, "2026-10"), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    lock = ws / "mediclear.lock"
+    while time.monotonic() < deadline and first.poll() is None:
+        if lock.is_file() and lock.read_text(encoding="utf-8").strip() == str(first.pid):
+            break
+        time.sleep(0.01)
+    second = subprocess.run(_cmd(ws, month, "2026-10"), capture_output=True, text=True, timeout=300)
+    assert first.wait(timeout=300) == 1, first.stderr.read()
+    assert second.returncode == 75, second.stderr
     runs = json.loads(cli(["runs", "--workspace", ws, "--json"]).stdout)
     assert [(r["status"], r["exit_code"]) for r in runs] == [("done", 1)]
 

@@ -1,4 +1,4 @@
--- recon_pairs: for every setl_id with exactly one valid row on each side and none outside the period whose
+-- recon/pairs: for every setl_id with exactly one valid row on each side and none outside the period whose
 -- two rows are not identical, the compared columns that differ (attributes, then money). A one-to-one id
 -- without a row here has identical compared columns: it is matched.
 -- Binds: $tolerance (DECIMAL(18,2)).

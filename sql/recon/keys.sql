@@ -1,4 +1,4 @@
--- recon_keys: one row per setl_id that has a valid (non-rejected) row on either side, with its category.
+-- recon/keys: one row per setl_id that has a valid (non-rejected) row on either side, with its category.
 -- Binds: nothing.
 -- Reads: recon_counts, recon_pairs.
 -- Keeps: contract §3 precedence — duplicate, out_of_period, claim_only / ledger_only, attr_mismatch,

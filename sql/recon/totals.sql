@@ -1,4 +1,4 @@
--- recon_totals: the totals view the platform reconciles first (对总账, interface 3201), per insutype x
+-- recon/totals: the totals view the platform reconciles first (对总账, interface 3201), per insutype x
 -- clr_type, claims side beside ledger side, with whether each group balances.
 -- Binds: $by_insutype, $by_clr_type (BOOLEAN: group by the column only when both sides carry it,
 --        otherwise every row falls in one group for that column).

@@ -1,4 +1,4 @@
--- recon_counts: per setl_id with a valid (non-rejected) row on either side, how many rows each side has,
+-- recon/counts: per setl_id with a valid (non-rejected) row on either side, how many rows each side has,
 -- whether any of them falls outside the period window, and whether the two sides' rows must be compared
 -- column by column (recon_pairs).
 -- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)); $fingerprint_key (VARCHAR, a
@@ -13,21 +13,22 @@
 --        - a column that decides where money goes differs at all: either region code (where both rows hold
 --          one) or medfee_sumamt, fund_pay_sumamt, acct_pay — compared exactly for every pair, never through
 --          a fingerprint; or
---        - the fingerprints of the 21 compared columns differ. A fingerprint is MD5 over a length-prefixed
---          encoding of the columns (injective: no shifting of text between columns gives the same input),
---          keyed by the run's secret: the data's author cannot choose a row that restores another row's
+--        - the fingerprints of the 21 compared columns differ. A fingerprint is MD5 over the run's secret and
+--          the columns joined by US (chr(31)), NULL written as RS (chr(30)) — injective, because normalised
+--          text never holds either (inputs.normalise_text_sql), so no text shifted between columns gives the
+--          same input — and keyed: the data's author cannot choose a row that restores another row's
 --          fingerprint (DuckDB's 64-bit hash() is an invertible mix and could be forged; issue 14).
-CREATE OR REPLACE TEMP MACRO fp_part(x) AS coalesce(length(CAST(x AS VARCHAR)) || ':' || CAST(x AS VARCHAR), '-');
+CREATE OR REPLACE TEMP MACRO fp_part(x) AS coalesce(CAST(x AS VARCHAR), chr(30));
 CREATE OR REPLACE TEMP MACRO side_counts(side, period_start, period_end, fingerprint_key) AS TABLE
     SELECT setl_id, count(*) AS n,
            bool_or(setl_time < period_start) AS before, bool_or(setl_time >= period_end) AS after,
-           any_value(md5_number(fingerprint_key
-                          || fp_part(insuplc_admdvs) || fp_part(mdtrtarea_admvs) || fp_part(psn_no) || fp_part(mdtrt_id)
-                          || fp_part(fixmedins_code) || fp_part(insutype) || fp_part(med_type) || fp_part(clr_type)
-                          || fp_part(refd_setl_flag) || fp_part(medfee_sumamt) || fp_part(fund_pay_sumamt) || fp_part(acct_pay)
-                          || fp_part(psn_cash_pay) || fp_part(hifp_pay) || fp_part(cvlserv_pay) || fp_part(hifob_pay)
-                          || fp_part(hifmi_pay) || fp_part(hifes_pay) || fp_part(hifdm_pay) || fp_part(maf_pay)
-                          || fp_part(oth_pay))) AS fingerprint,
+           any_value(md5_number(concat_ws(chr(31), fingerprint_key,
+                          fp_part(insuplc_admdvs), fp_part(mdtrtarea_admvs), fp_part(psn_no), fp_part(mdtrt_id),
+                          fp_part(fixmedins_code), fp_part(insutype), fp_part(med_type), fp_part(clr_type),
+                          fp_part(refd_setl_flag), fp_part(medfee_sumamt), fp_part(fund_pay_sumamt), fp_part(acct_pay),
+                          fp_part(psn_cash_pay), fp_part(hifp_pay), fp_part(cvlserv_pay), fp_part(hifob_pay),
+                          fp_part(hifmi_pay), fp_part(hifes_pay), fp_part(hifdm_pay), fp_part(maf_pay),
+                          fp_part(oth_pay)))) AS fingerprint,
            any_value(insuplc_admdvs) AS insured, any_value(mdtrtarea_admvs) AS care,
            any_value(medfee_sumamt) AS medfee, any_value(fund_pay_sumamt) AS fund, any_value(acct_pay) AS acct
     FROM query_table(side) WHERE reject_reason IS NULL GROUP BY setl_id;

@@ -1,4 +1,4 @@
--- control_totals: per side and matched/held, the record count, money totals and a hash total of setl_ids,
+-- recon/control_totals: per side and matched/held, the record count, money totals and a hash total of setl_ids,
 -- the figures an auditor re-derives to show a run's inputs and outputs are the ones the manifest names.
 -- Binds: nothing. Reads: recon_groups (every row of recon_rows counted once, with its hash-total part).
 -- Keeps: the hash total is Σ of the first 60 bits of SHA-256(setl_id) (an empty id hashes as ''), an

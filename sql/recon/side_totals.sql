@@ -1,4 +1,4 @@
--- side_totals: per side, every input row and its money, counted straight from the loaded table.
+-- recon/side_totals: per side, every input row and its money, counted straight from the loaded table.
 -- Binds: nothing. Reads: claims, ledger (before categorisation).
 -- Keeps: the "money in" side of the accounting identity, computed independently of recon_rows.
 SELECT 'claims' AS side, count(*) AS records,

@@ -1,4 +1,4 @@
--- recon_groups: every row of recon_rows counted once, in groups fine enough that the per-category summary
+-- recon/groups: every row of recon_rows counted once, in groups fine enough that the per-category summary
 -- (recon_summary), the totals view (recon_totals) and the manifest's control totals (control_totals) are
 -- all sums over it — one pass over the month instead of three.
 -- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)).

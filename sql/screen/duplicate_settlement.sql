@@ -1,4 +1,4 @@
--- screen_duplicate_settlement: possible duplicate settlement (重复结算) — the same person at the same hospital
+-- screen/duplicate_settlement: possible duplicate settlement (重复结算) — the same person at the same hospital
 -- with exactly the same amounts, settled twice under different setl_ids within a short window, neither a
 -- reversal. Why it matters: a settlement paid twice drains the fund twice.
 -- Binds: $window_seconds (default 86400: one day).

@@ -1,4 +1,4 @@
--- screen_reversal_without_original: a reversal (refd_setl_flag '1') whose visit (psn_no, mdtrt_id) has no
+-- screen/reversal_without_original: a reversal (refd_setl_flag '1') whose visit (psn_no, mdtrt_id) has no
 -- original settlement in the records screened, or that reverses more than the original's total cost.
 -- A refund of an earlier month's settlement also has no original here: screen with that month too, or read
 -- these flags as "check the original month".

@@ -1,4 +1,4 @@
--- fund_split: 分账 — per unit and fund account, receivable, payable and net, so each fund is settled apart.
+-- clearing/fund_split: 分账 — per unit and fund account, receivable, payable and net, so each fund is settled apart.
 -- Binds: nothing. Reads: pair_totals (cross-unit pairs only).
 -- Keeps: per unit, Σ over funds of net = the unit's net in net_positions (the funds include acct_pay and
 --        `unallocated`, which together with the breakdown columns always sum to clr_amt). Funds that are

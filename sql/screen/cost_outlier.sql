@@ -1,4 +1,4 @@
--- screen_cost_outlier: a settlement far above what the same hospital charges for the same medical type.
+-- screen/cost_outlier: a settlement far above what the same hospital charges for the same medical type.
 -- Robust and stated: on the log of medfee_sumamt, flag when log(cost) > median + $k x 1.4826 x MAD
 -- (1.4826 x MAD estimates one standard deviation). The group is the hospital x med_type when it has at least
 -- $min_group normal settlements, else every hospital's settlements of that med_type (the evidence says

@@ -1,4 +1,4 @@
--- cleared_rows: the matched ledger rows, which are the only rows cleared, with their clearing units.
+-- clearing/cleared_rows: the matched ledger rows, which are the only rows cleared, with their clearing units.
 -- Binds: $level ('province' or 'pool').
 -- Reads: recon_rows, regions (the register; empty when none was given).
 -- Keeps: contract §4 — clr_amt = fund_pay_sumamt + acct_pay from the LEDGER row; a unit is the register's

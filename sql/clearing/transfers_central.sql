@@ -1,4 +1,4 @@
--- transfers_central: settlement through the clearing centre — each unit with net < 0 pays |net| to CENTRE,
+-- clearing/transfers_central: settlement through the clearing centre — each unit with net < 0 pays |net| to CENTRE,
 -- and CENTRE pays each unit with net > 0 (contract §4).
 -- Binds: nothing. Reads: net_positions.
 -- Keeps: Σ paid into CENTRE = Σ paid out of it (because Σ net = 0); payments in are listed first, then

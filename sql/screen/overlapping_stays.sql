@@ -1,4 +1,4 @@
--- screen_overlapping_stays: one person in hospital in two different hospitals at the same time — a sign of
+-- screen/overlapping_stays: one person in hospital in two different hospitals at the same time — a sign of
 -- impersonation (冒名顶替). Stays overlap when each begins before the other ends (a transfer, one stay ending
 -- the day the next begins, does not count).
 -- Binds: nothing. Reads: screen_rows (needs begndate / enddate).

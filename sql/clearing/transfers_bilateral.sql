@@ -1,4 +1,4 @@
--- transfers_bilateral: one transfer per unordered pair of units, for the difference of what each owes the
+-- clearing/transfers_bilateral: one transfer per unordered pair of units, for the difference of what each owes the
 -- other (contract §4); pairs that owe each other exactly the same get no transfer.
 -- Binds: nothing. Reads: pair_totals (cross-unit pairs only).
 -- Keeps: for every unit, Σ received - Σ paid = its net in net_positions (checked in clearing.py).

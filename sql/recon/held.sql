@@ -1,4 +1,4 @@
--- recon_held: every row of recon_rows that is not matched (held, out of period, one-sided, mismatched,
+-- recon/held: every row of recon_rows that is not matched (held, out of period, one-sided, mismatched,
 -- rejected), with all its columns, materialised once.
 -- Binds: nothing. Reads: claims, ledger, recon_keys (through categorised_rows, defined with recon_rows).
 -- Keeps: exactly the rows of recon_rows WHERE category <> 'matched' (a row is matched exactly when its

@@ -1,4 +1,4 @@
--- held_by_unit: the held (non-matched) rows each clearing unit is concerned with, by the role it plays
+-- clearing/held_by_unit: the held (non-matched) rows each clearing unit is concerned with, by the role it plays
 -- (insured or care region), side and category, with their clr_amt — what each unit's statement lists as
 -- held items. A row counts once for its insured unit and once for its care unit.
 -- Binds: $level ('province' or 'pool').

@@ -1,4 +1,4 @@
--- screen_readmission: re-admission to the same hospital within N days of discharge — a sign of a stay split
+-- screen/readmission: re-admission to the same hospital within N days of discharge — a sign of a stay split
 -- in two (分解住院) to gain per-admission payment.
 -- Binds: $days (default 15). Reads: screen_rows (needs begndate / enddate).
 -- Keeps: one flag per (earlier stay, later stay) pair; the gap is admission minus previous discharge, 0..$days.

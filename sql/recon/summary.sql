@@ -1,4 +1,4 @@
--- recon_summary: per side and category, the row count and money sums (contract §3 accounting identity).
+-- recon/summary: per side and category, the row count and money sums (contract §3 accounting identity).
 -- Binds: nothing. Reads: recon_groups (every row of recon_rows counted once).
 -- Keeps: sums are DECIMAL; NULL money (only possible on rejected rows) counts as nothing on both sides of
 --        the identity, which reconcile.check_accounting compares with the per-side input totals.

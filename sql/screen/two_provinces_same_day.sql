@@ -1,4 +1,4 @@
--- screen_two_provinces_same_day: outpatient settlements of one person in two provinces on the same day —
+-- screen/two_provinces_same_day: outpatient settlements of one person in two provinces on the same day —
 -- hard to do in person, a sign of a card used by someone else.
 -- Binds: nothing. Reads: screen_rows. Keeps: each pair once.
 SELECT 'two_provinces_same_day' AS rule_id, 'medium' AS severity,

@@ -1,4 +1,4 @@
--- pair_type_totals: pair totals broken down by insutype x clr_type, the grain of the platform's 3201 totals.
+-- clearing/pair_type_totals: pair totals broken down by insutype x clr_type, the grain of the platform's 3201 totals.
 -- Binds: nothing. Reads: cleared_rows.
 -- Keeps: summed over insutype and clr_type these rows equal pair_totals (records and every money column).
 SELECT insured_unit, care_unit, insured_unit = care_unit AS internal, insutype, clr_type,

@@ -1,4 +1,4 @@
--- recon_rows: every input row of both sides with its one category (contract §3), reason and stmt_rslt.
+-- recon/rows: every input row of both sides with its one category (contract §3), reason and stmt_rslt.
 -- Defines the table macro categorised_rows(keys): the same over a table of per-setl_id categories named
 -- `keys` (recon_keys or a subset of it); a valid row whose setl_id is not in `keys` gets category NULL.
 -- recon_held uses it with the non-matched keys alone, so that its join builds a small hash table and

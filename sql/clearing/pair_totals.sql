@@ -1,4 +1,4 @@
--- pair_totals: per insured unit x care unit, the records and money cleared between them (contract §5).
+-- clearing/pair_totals: per insured unit x care unit, the records and money cleared between them (contract §5).
 -- Binds: nothing. Reads: cleared_rows.
 -- Keeps: `internal` marks pairs whose two units are the same: they are reported, never netted. Sums are
 --        exact DECIMAL(18,2); Σ clr_amt over all pairs = the matched ledger clr_amt (checked in clearing.py).

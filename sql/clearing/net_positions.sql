@@ -1,4 +1,4 @@
--- net_positions: per clearing unit, receivable (as care unit), payable (as insured unit) and net, from the
+-- clearing/net_positions: per clearing unit, receivable (as care unit), payable (as insured unit) and net, from the
 -- cross-unit pairs only; with the prepaid fund when one was given (contract §4).
 -- Binds: nothing. Reads: pair_totals, prepaid (empty when no --prepaid).
 -- Keeps: net = receivable - payable; Σ net = 0 (checked in clearing.py before anything is written);
