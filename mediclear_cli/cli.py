@@ -207,7 +207,8 @@ def _say_where(run_id: str, out: Path, earlier: dict[str, Any] | None) -> None:
         console.note(f"open {out / 'summary.json'}; every exception is in {out / 'exceptions.parquet'}")
 
 
-def _finish(summary: dict[str, Any], code: ExitCode, as_json: bool) -> None:
+def _finish(summary: Any, code: ExitCode, as_json: bool) -> None:
+    """--json prints the summary exactly as summary.json holds it; then the exit code."""
     if as_json:
         sys.stdout.write(to_json(summary))
         sys.stdout.flush()
@@ -270,16 +271,17 @@ def clear(
     console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
     earlier = _finished_run(out_path)
     with console.stages() as stage:
-        summary, code, result = run_clear(spec, stage)
+        summary, code, run = run_clear(spec, stage)
     console.show_recon(summary)
-    console.show_clearing(summary, result.net_positions.to_pylist())
+    console.show_clearing(summary, run.clearing.net_positions.to_pylist(), run.notes.resources)
     if "screen" in summary:
         console.note(f"risk screens: {summary['screen']['flags']} flags in flags.parquet")
-    console.show_carry(summary)
-    for notice in summary.pop("notices", []):
+    console.show_carry(summary, run.notes.workspace)
+    for notice in run.notes.notices:
         console.warn(notice)
-    _say_where(summary["run_id"], Path(summary["out"]), earlier)
-    console.finished(summary, code)
+    assert run.notes.out is not None
+    _say_where(summary["run_id"], run.notes.out, earlier)
+    console.finished(summary, code, run.notes)
     _finish(summary, code, as_json)
 
 

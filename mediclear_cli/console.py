@@ -204,20 +204,22 @@ def stages(enabled: bool = True) -> Iterator[Any]:
                 tracker.stop_polling[0].set()
 
 
-def finished(summary: dict[str, Any], code: int) -> None:
-    """The run's last log line: counts, money, duration and exit code."""
+def finished(summary: Any, code: int, notes: Any = None) -> None:
+    """The run's last log line: counts, money, duration, exit code, and the notes summary.json leaves out
+    (the workspace record, the output folder, the resources)."""
     clearing = summary.get("clearing", {})
     log("run finished", exit_code=int(code), period=summary.get("period"), held_records=summary.get("held_records"),
         cleared_records=clearing.get("cleared_records"), cleared_clr_amt=clearing.get("cleared_clr_amt"),
-        units=clearing.get("units"), workspace=summary.get("workspace"), out=summary.get("out"),
+        units=clearing.get("units"), workspace=notes.workspace if notes else None,
+        out=str(notes.out) if notes and notes.out else None, resources=notes.resources if notes else None,
         duration_s=round(time.monotonic() - _log["started"], 3) if _log["started"] is not None else None)
 
 
-def show_carry(summary: dict[str, Any]) -> None:
+def show_carry(summary: Any, workspace: dict[str, Any] | None = None) -> None:
     carry = summary.get("carry_forward")
     if not carry or is_json():
         return
-    ws = summary.get("workspace", {})
+    ws = workspace or {}
     line = (f"挂账 carried in {carry['carried_in']['records']} rows ({_money(carry['carried_in']['clr_amt'])}) "
             f"from {carry['carried_from_period'] or 'no earlier month'}: resolved {carry['resolved']['records']} "
             f"({_money(carry['resolved']['clr_amt'])}), still held {carry['still_held']['records']}; "
@@ -245,7 +247,7 @@ def _money(value: Any) -> str:
     return f"{Decimal(value):,.2f}"
 
 
-def show_recon(summary: dict[str, Any]) -> None:
+def show_recon(summary: Any) -> None:
     if is_json():
         return
     table = Table(title=f"reconciliation {summary['period']}", title_justify="left")
@@ -265,7 +267,7 @@ def show_recon(summary: dict[str, Any]) -> None:
         err.print(f"warning: {warning}", markup=False)
 
 
-def show_clearing(summary: dict[str, Any], net_positions: list[dict[str, Any]]) -> None:
+def show_clearing(summary: Any, net_positions: list[dict[str, Any]], res: dict[str, Any] | None = None) -> None:
     if is_json():
         return
     c = summary["clearing"]
@@ -284,7 +286,6 @@ def show_clearing(summary: dict[str, Any], net_positions: list[dict[str, Any]]) 
         f"(internal {c['internal_records']} records, {_money(c['internal_clr_amt'])}); "
         f"{c['transfers']} transfers totalling {_money(c['transfer_total'])}; Σ net = 0 checked"
     )
-    res = summary.get("resources")
     if res:
         err.print(f"peak memory {res['peak_rss_bytes'] / 2**20:,.0f} MiB (DuckDB limit {res['memory_limit']}); "
                   f"scratch on disk at most {res['scratch_bytes_max'] / 2**20:,.0f} MiB")

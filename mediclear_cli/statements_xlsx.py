@@ -20,6 +20,7 @@ import xlsxwriter
 
 from mediclear_cli import schema
 from mediclear_cli.names import region_name
+from mediclear_cli.summary import RunSummary
 from mediclear_cli.writers import output_file
 
 # Finance staff work the exceptions sheet by hand; past this many rows the sheet lists the first ones (ordered
@@ -351,7 +352,7 @@ def _fill_held(book: _Book, sheets: dict[str, Any], held: int, exception_rows: i
 
 def write_statement(
     path: Path,
-    summary: dict[str, Any],
+    summary: RunSummary,
     clearing: Any,
     totals: list[dict[str, Any]],
     con: duckdb.DuckDBPyConnection,
@@ -406,7 +407,7 @@ class PendingStatement:
         executor.shutdown(wait=False)  # the one task still runs; no other is accepted
         return cls(book, buffer, sheets, future)
 
-    def finish(self, path: Path, summary: dict[str, Any], clearing: Any, totals: list[dict[str, Any]],
+    def finish(self, path: Path, summary: RunSummary, clearing: Any, totals: list[dict[str, Any]],
                register: dict[str, str], flags: Any = None) -> None:
         self.future.result()  # the worker's exception, if any, is raised here
         _fill_summary(self.book, self.sheets, summary, clearing, totals, register, flags)
@@ -414,7 +415,7 @@ class PendingStatement:
         with output_file(path) as handle:
             handle.write(self.buffer.getvalue())
 
-def _fill_summary(book: _Book, sheets: dict[str, Any], summary: dict[str, Any], clearing: Any,
+def _fill_summary(book: _Book, sheets: dict[str, Any], summary: RunSummary, clearing: Any,
                   totals: list[dict[str, Any]], register: dict[str, str], flags: Any) -> None:
     ws = sheets["汇总"]
     ws.set_column(0, 0, 28)

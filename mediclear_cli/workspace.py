@@ -68,6 +68,10 @@ MIGRATIONS: list[list[str]] = [
             writeoff_seq INTEGER, side VARCHAR, setl_id VARCHAR, first_period VARCHAR, source_file VARCHAR,
             source_row BIGINT)""",
     ],
+    [  # 3: what --json used to print beside the summary is recorded with the run (issue 15)
+        "ALTER TABLE runs ADD COLUMN reproduced BOOLEAN",
+        "ALTER TABLE runs ADD COLUMN created_workspace BOOLEAN",
+    ],
 ]
 
 def _now() -> datetime:
@@ -395,7 +399,8 @@ class Workspace:
         with self.connect(read_only=True) as con:
             cursor = con.execute(
                 "SELECT seq, run_id, period, command, status, exit_code, started_at, finished_at, out_dir, "
-                "repeat_of, supersedes, carried_from FROM runs WHERE $p IS NULL OR period = $p ORDER BY seq",
+                "repeat_of, supersedes, carried_from, reproduced, created_workspace FROM runs "
+                "WHERE $p IS NULL OR period = $p ORDER BY seq",
                 {"p": period})
             names = [d[0] for d in cursor.description]
             rows = [dict(zip(names, r, strict=True)) for r in cursor.fetchall()]

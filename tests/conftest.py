@@ -104,6 +104,13 @@ def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def last_run(workspace: Path) -> dict[str, Any]:
+    """The workspace's record of its latest run (`mediclear runs --json`): what --json does not print."""
+    import json
+
+    return json.loads(cli(["runs", "--workspace", workspace, "--json"]).stdout)[-1]
+
+
 def as_ledger(path: Path) -> Path:
     """The same settlements as the agency's ledger would hold them: its own file, with the agency's vali_flag
     column (one extract given as both sides is refused, contract §1)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 from mediclear_cli.cli import app
 
@@ -159,3 +160,15 @@ def test_shipped_sample_data_is_what_the_generator_makes(tmp_path):
     for rel in ("claims/part-0001.parquet", "ledger/part-0001.parquet", "regions.parquet", "prepaid.parquet",
                 "labels.parquet"):
         assert (tmp_path / "sd" / rel).read_bytes() == (SAMPLE / rel).read_bytes(), rel
+
+
+def test_json_prints_exactly_what_summary_json_holds(tmp_path):
+    """--json is summary.json, byte for byte: the figures only people read (the workspace record, resources,
+    the output folder) are on stderr, in the JSON log and in the store, never mixed into the data."""
+    ws = tmp_path / "ws"
+    result = cli(["clear", *SAMPLE_ARGS, "--workspace", ws, "--no-statements", "--json"], 1)
+    run_dir = Path(json.loads(cli(["runs", "--workspace", ws, "--json"]).stdout)[-1]["out_dir"])
+    assert result.stdout == (run_dir / "summary.json").read_text(encoding="utf-8")
+    out = tmp_path / "rec"
+    result = cli(["reconcile", *SAMPLE_ARGS, "--out", out, "--json"], 1)
+    assert result.stdout == (out / "summary.json").read_text(encoding="utf-8")

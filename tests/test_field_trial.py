@@ -17,7 +17,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from conftest import SAMPLE, cli, row, write_rows
+from conftest import SAMPLE, cli, last_run, row, write_rows
 
 SAMPLE_ARGS = ["--regions", SAMPLE / "regions.parquet", "--prepaid", SAMPLE / "prepaid.parquet", "--period", "2026-10"]
 
@@ -75,11 +75,9 @@ def test_relative_paths_in_the_config_file_are_relative_to_its_folder(tmp_path, 
     monkeypatch.chdir(elsewhere)
     first = cli(["--config", home / "mediclear.toml", "clear", "--period", "2026-10", "--json"], 1)
     assert (home / "ws" / "workspace.duckdb").is_file() and not (elsewhere / "ws").exists()
-    summary = json.loads(first.stdout)
-    assert summary["workspace"]["created"] is True
     assert f"new workspace created at {home / 'ws'}" in first.stderr
     runs = json.loads(cli(["--config", home / "mediclear.toml", "runs", "--json"]).stdout)
-    assert [r["period"] for r in runs] == ["2026-10"]
+    assert [(r["period"], r["created_workspace"]) for r in runs] == [("2026-10", True)]
 
 
 def test_a_workspace_used_again_does_not_claim_to_be_new(tmp_path):
@@ -88,12 +86,12 @@ def test_a_workspace_used_again_does_not_claim_to_be_new(tmp_path):
     lg = write_rows(tmp_path / "l.parquet", [row("A1", vali_flag="1")])
     new = cli(["clear", "--claims", c, "--ledger", lg, "--period", "2026-10", "--workspace", ws, "--no-statements",
                "--json"], 1)
-    assert json.loads(new.stdout)["workspace"]["created"] is True and "new workspace created" in new.stderr
+    assert last_run(ws)["created_workspace"] is True and "new workspace created" in new.stderr
     nov = write_rows(tmp_path / "n.parquet", [row("N1", when="2026-11-05 10:00:00")])
     nov_l = write_rows(tmp_path / "nl.parquet", [row("N1", when="2026-11-05 10:00:00", vali_flag="1")])
     again = cli(["clear", "--claims", nov, "--ledger", nov_l, "--period", "2026-11", "--workspace", ws,
                  "--no-statements", "--json"], 1)
-    assert json.loads(again.stdout)["workspace"]["created"] is False and "new workspace" not in again.stderr
+    assert last_run(ws)["created_workspace"] is False and "new workspace" not in again.stderr
 
 
 # -- 3. a reopened month, and the months after it ----------------------------------------------------------
@@ -124,13 +122,15 @@ def test_a_reopened_month_is_cleared_again_and_later_months_rerun_in_order(tmp_p
     ledger = pq.read_table(data / "2026-08" / "ledger")
     (corrected / "ledger").mkdir()
     pq.write_table(ledger.slice(1), corrected / "ledger" / "part.parquet")
-    aug = json.loads(_ws_clear(ws, corrected, "2026-08", 1).stdout)
-    assert aug["workspace"]["supersedes"] == 1
-    sep = json.loads(_ws_clear(ws, data / "2026-09", "2026-09", 1).stdout)
-    assert sep["workspace"]["carried_from"] == aug["workspace"]["run"]
+    _ws_clear(ws, corrected, "2026-08", 1)
+    aug = last_run(ws)
+    assert aug["supersedes"] == 1
+    _ws_clear(ws, data / "2026-09", "2026-09", 1)
+    sep = last_run(ws)
+    assert sep["carried_from"] == aug["seq"]
     assert "2026-10" in cli(["held", "--workspace", ws, "--period", "2026-10"]).stderr  # still to re-run
     octo = json.loads(_ws_clear(ws, data / "2026-10", "2026-10", 1).stdout)
-    assert octo["workspace"]["carried_from"] == sep["workspace"]["run"]
+    assert last_run(ws)["carried_from"] == sep["seq"]
     listed = json.loads(cli(["runs", "--workspace", ws, "--json"]).stdout)
     assert [r["needs_rerun"] for r in listed if r["seq"] > 3] == [None, None, None]
     cli(["close", "--period", "2026-10", "--by", "王芳", "--workspace", ws])

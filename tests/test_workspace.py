@@ -21,7 +21,7 @@ import pytest
 from mediclear_cli.periods import Period
 from mediclear_cli.verify import verify_run
 
-from conftest import as_ledger, cli, row, write_rows
+from conftest import as_ledger, cli, last_run, row, write_rows
 
 D = Decimal
 
@@ -174,8 +174,8 @@ def test_close_refuses_a_second_clear_and_reopening_needs_two_people(tmp_path):
     cli(["reopen", "--period", "2026-10", "--reason", "ledger corrected", "--by", "王芳",
          "--approved-by", "李强", "--workspace", ws])
     lg2 = write_rows(tmp_path / "l2.parquet", [row("A1", vali_flag="1"), row("B1", vali_flag="1")])
-    again = summary_of(clear(ws, c, lg2, "2026-10", 0))
-    assert again["workspace"]["supersedes"] == 1
+    clear(ws, c, lg2, "2026-10", 0)
+    assert last_run(ws)["supersedes"] == 1
     events = json.loads(cli(["show", "2", "--workspace", ws]).stdout)["period_events"]
     assert [(e["action"], e["by_person"], e["approved_by"]) for e in events] == [
         ("close", "王芳", None), ("reopen", "王芳", "李强")]
@@ -247,7 +247,9 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     first = summary_of(clear(ws, c, lg, "2026-10"))
     second = summary_of(clear(ws, c, lg, "2026-10"))
     assert first["run_id"] == second["run_id"]
-    assert second["workspace"] == {"run": 2, "carried_from": None, "repeat_of": 1, "reproduced": True, "created": False}
+    record = last_run(ws)
+    assert (record["seq"], record["carried_from"], record["repeat_of"], record["reproduced"],
+            record["created_workspace"]) == (2, None, 1, True, False)
     dirs = [Path(r["out_dir"]) for r in json.loads(cli(["runs", "--workspace", ws, "--json"]).stdout)]
     for name in ("summary.json", "exceptions.parquet", "net_positions.parquet", "carry_forward.parquet"):
         assert (dirs[0] / name).read_bytes() == (dirs[1] / name).read_bytes(), name
@@ -256,12 +258,15 @@ def test_the_same_month_twice_is_recognised_and_reproduces_the_outputs(tmp_path)
     fixed = tmp_path / "fixed"
     clear(ws, c, lg, "2026-10", 1, "--out", str(fixed))
     lg_changed = write_rows(tmp_path / "l3.parquet", [row("A1", vali_flag="1"), row("B1", "50.00", "20.00", "5.00", vali_flag="1")])
-    assert summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]["supersedes"] == 3
-    repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
+    clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed))
+    assert last_run(ws)["supersedes"] == 3
+    clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed))
+    repeat = last_run(ws)
     assert repeat["repeat_of"] == 4 and repeat["reproduced"] is True
     changed = json.loads((fixed / "manifest.json").read_text(encoding="utf-8")) | {"created_at": "edited by hand"}
     (fixed / "manifest.json").write_text(json.dumps(changed), encoding="utf-8")  # no longer what was recorded
-    repeat = summary_of(clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed)))["workspace"]
+    clear(ws, c, lg_changed, "2026-10", 0, "--out", str(fixed))
+    repeat = last_run(ws)
     assert repeat["repeat_of"] == 5 and repeat["reproduced"] is None
     clear(ws, c, lg, "2026-10", 1)
     # the repeat starts from the same carried-in state as the first: November sees B1 once, not twice
