@@ -19,7 +19,7 @@ import pyarrow as pa
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed, InputDataError, UsageError
-from mediclear_cli.inputs import _money_sql, _read_schema, normalise_text_sql, resolve_paths
+from mediclear_cli.inputs import money_sql, normalise_text_sql, read_schema, resolve_paths
 from mediclear_cli.reconcile import ReconResult
 
 LEVELS = ("province", "pool")
@@ -75,7 +75,7 @@ def _first_bad(con: duckdb.DuckDBPyConnection, table: str, checks: list[tuple[st
 
 
 def _columns(path: Path, needed: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, str]:
-    names = {n.strip().lower(): n for n in _read_schema(path).names}
+    names = {n.strip().lower(): n for n in read_schema(path).names}
     missing = [c for c in needed if c not in names]
     if missing:
         raise InputDataError(f"{path}: missing column {missing[0]!r}")
@@ -123,8 +123,8 @@ def load_prepaid(con: duckdb.DuckDBPyConnection, path: str | None) -> None:
         return
     file = _single_file(path, "prepaid fund file")
     cols = _columns(file, ("unit", "opening_balance", "warning_line"), ())
-    types = {f.name: f.type for f in _read_schema(file)}
-    money = {c: _money_sql(cols[c], types[cols[c]], file) for c in ("opening_balance", "warning_line")}
+    types = {f.name: f.type for f in read_schema(file)}
+    money = {c: money_sql(cols[c], types[cols[c]], file) for c in ("opening_balance", "warning_line")}
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE prepaid AS SELECT {normalise_text_sql(quote_ident(cols['unit']))} AS unit, "  # noqa: S608 - identifiers quoted, file path quoted by quote_literal
         f"{money['opening_balance']} AS opening_balance, {money['warning_line']} AS warning_line, "

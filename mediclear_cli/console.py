@@ -128,7 +128,7 @@ class _Stages:
         self.stop_polling: Any = None
 
     def __call__(self, stage: str, watch: Any = None, rows_total: int | None = None, **_fields: Any) -> None:
-        self._end()
+        self.end()
         self.name, self.started = stage, time.monotonic()
         self.total = int(rows_total or 0)
         rows = f"of {self.total:,} rows" if self.total else ""
@@ -167,7 +167,7 @@ class _Stages:
         thread.start()
         self.stop_polling = (stop, thread)
 
-    def _end(self) -> None:
+    def end(self) -> None:
         if self.stop_polling is not None:
             stop, thread = self.stop_polling
             stop.set()
@@ -198,7 +198,7 @@ def stages(enabled: bool = True) -> Iterator[Any]:
     with tracker.progress:
         try:
             yield tracker
-            tracker._end()
+            tracker.end()
         finally:
             if tracker.stop_polling is not None:
                 tracker.stop_polling[0].set()

@@ -154,7 +154,7 @@ def _read_footer(path: Path) -> tuple[pa.Schema, pq.FileMetaData]:
         raise InputDataError(f"{path}: cannot be read as Parquet ({first})") from None
 
 
-def _read_schema(path: Path) -> pa.Schema:
+def read_schema(path: Path) -> pa.Schema:
     return _read_footer(path)[0]
 
 
@@ -175,7 +175,7 @@ def _map_columns(path: Path, names: list[str]) -> dict[str, str]:
     return mapping
 
 
-def _money_sql(src: str, typ: pa.DataType, path: Path) -> str:
+def money_sql(src: str, typ: pa.DataType, path: Path) -> str:
     q = quote_ident(src)
     if pa.types.is_decimal(typ):
         if typ.scale <= 2 and typ.precision - typ.scale <= 16:
@@ -285,7 +285,7 @@ def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_o
             continue
         typ = types[src]
         if col.kind is Kind.MONEY:
-            inner.append(f"{_money_sql(src, typ, path)} AS {target}")
+            inner.append(f"{money_sql(src, typ, path)} AS {target}")
         elif col.kind is Kind.TIME:
             inner.append(f"{_time_sql(src, typ, path)} AS {target}")
         elif name == "certno":

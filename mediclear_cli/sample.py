@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mediclear_cli.errors import OutputError
-from mediclear_cli.names import _national
+from mediclear_cli.names import national_names
 from mediclear_cli.periods import Period
 from mediclear_cli.schema import MONEY_ARROW
 
@@ -66,7 +66,7 @@ class Geography:
 
 
 def geography() -> Geography:
-    table = _national()
+    table = national_names()
     pools: list[str] = []
     care: list[str] = []
     rows: list[dict[str, str]] = []
