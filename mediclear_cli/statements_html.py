@@ -477,7 +477,14 @@ def write_statements(folder_dir: Path, run_dir: Path, lang: str = "zh", pdf: str
 
 def statements_for_run(run_dir: Path, lang: str = "zh", pdf: str = "auto",
                        warnings: list[str] | None = None) -> dict[str, Any]:
-    """`mediclear statements RUN_DIR`: (re)write RUN_DIR/statements atomically."""
+    """`mediclear statements RUN_DIR`: (re)write RUN_DIR/statements atomically — never those of a closed month,
+    whose printed statements were signed."""
+    from mediclear_cli.errors import OutputError
+    from mediclear_cli.runfolder import CLOSED_MARKER
+
+    if (run_dir / CLOSED_MARKER).is_file():
+        raise OutputError(f"{run_dir}: the run of a closed month; its statements were signed and are not rewritten "
+                          "(reopen the month, two people, to print them again)")
     with RunFolder(run_dir / "statements") as folder:
         assert folder.tmp is not None
         manifest = write_statements(folder.tmp, run_dir, lang, pdf, warnings)

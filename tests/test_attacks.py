@@ -378,5 +378,6 @@ def test_a_closed_months_run_folder_is_never_replaced(tmp_path):
     assert "closed" in result.stderr
     assert (signed / "manifest.json").read_bytes() == before
     cli(["verify", signed])  # the marker is no unlisted file
+    cli(["statements", signed, "--pdf", "never"], 73)  # nor are its signed statements printed anew
     cli(["reopen", "--period", "2026-10", "--reason", "x", "--by", "王芳", "--approved-by", "李强", "--workspace", ws])
     _clear(ws, c, lg, "2026-10", 1, "--out", str(signed))
