@@ -19,11 +19,11 @@ from mediclear_cli.jobs.common import (
     Progress,
     base_summary,
     control_totals,
-    manifest_head,
     prepare,
     quiet,
     session_for,
 )
+from mediclear_cli.manifest import manifest_head
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import all_extras, exceptions_sql, extra_kinds
 from mediclear_cli.runfolder import RunFolder

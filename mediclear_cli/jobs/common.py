@@ -5,11 +5,8 @@ must not be replaced), the run's DuckDB session, the summary and manifest heads.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -20,11 +17,11 @@ from mediclear_cli import __version__, engine, schema
 from mediclear_cli.clearing import ClearOptions
 from mediclear_cli.errors import InputDataError, OutputError, UsageError
 from mediclear_cli.inputs import refuse_shared_inputs, resolve_paths
+from mediclear_cli.manifest import hash_inputs, run_id_of
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, reconcile
 from mediclear_cli.screen import ScreenOptions
 from mediclear_cli.summary import RunSummary, SideSummary
-from mediclear_cli.writers import file_entry
 
 if TYPE_CHECKING:
     from mediclear_cli.workspace import CarryIn
@@ -78,25 +75,6 @@ class JobSpec:
         if not value.is_finite() or value < 0 or value != value.quantize(Decimal("0.01")):
             raise UsageError(f"--tolerance {self.tolerance!r}: expected a non-negative amount in cents")
         return value
-
-
-def hash_inputs(files: dict[str, list[Path]]) -> list[dict[str, Any]]:
-    entries = []
-    for role, paths in files.items():
-        for path in paths:
-            entry = file_entry(path)
-            entry["role"] = role
-            entries.append(entry)
-    return entries
-
-
-def run_id_of(input_entries: list[dict[str, Any]], options: dict[str, Any]) -> str:
-    """Content-derived: the same inputs, options and tool version always give the same run id."""
-    basis = json.dumps(
-        {"inputs": [(e["role"], e["sha256"]) for e in input_entries], "options": options, "version": __version__},
-        sort_keys=True,
-    )
-    return hashlib.sha256(basis.encode()).hexdigest()[:16]
 
 
 def categories(recon: ReconResult) -> dict[str, SideSummary]:
@@ -159,22 +137,6 @@ def _swapped_side_warnings(recon: ReconResult) -> list[str]:
             warnings.append(f"the {side} input carries {', '.join(found)}, which only an {owner} holds: "
                             f"are --{side} and --{other} swapped?")
     return warnings
-
-
-def manifest_head(command: str, run_id: str, spec_options: dict[str, Any], inputs: list[dict[str, Any]],
-              controls: dict[str, Any], resources: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The manifest's head; RunFolder.write_manifest adds every output it recorded."""
-    return {
-        "tool": "mediclear",
-        "tool_version": __version__,
-        "command": command,
-        "run_id": run_id,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "options": spec_options,
-        "inputs": inputs,
-        "control_totals": controls,
-        "resources": resources or {},
-    }
 
 
 def prepare(

@@ -12,11 +12,9 @@ from mediclear_cli import __version__, engine
 from mediclear_cli.errors import ExitCode
 from mediclear_cli.jobs.common import (
     check_output,
-    hash_inputs,
-    manifest_head,
-    run_id_of,
     sized_session,
 )
+from mediclear_cli.manifest import hash_inputs, manifest_head, run_id_of
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.writers import write_json, write_parquet, write_parquet_query
 

@@ -10,12 +10,10 @@ from mediclear_cli.errors import ExitCode, UsageError
 from mediclear_cli.inputs import resolve_paths
 from mediclear_cli.jobs.common import (
     check_output,
-    hash_inputs,
-    manifest_head,
     refuse_future,
-    run_id_of,
     sized_session,
 )
+from mediclear_cli.manifest import hash_inputs, manifest_head, run_id_of
 from mediclear_cli.periods import Period
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, screen_table
