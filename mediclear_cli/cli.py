@@ -18,7 +18,15 @@ import typer
 from typer.core import TyperArgument
 
 from mediclear_cli import __version__, console
-from mediclear_cli.errors import ExitCode, Interrupted, MediclearError, engine_reason, exit_code_for, stopped_by
+from mediclear_cli.errors import (
+    ExitCode,
+    Interrupted,
+    MediclearError,
+    engine_reason,
+    exit_code_for,
+    interruption,
+    stopped_by,
+)
 from mediclear_cli.writers import to_json
 
 
@@ -78,8 +86,7 @@ def _interruptible(command: Callable[..., None], *args: Any, **kwargs: Any) -> N
         code = exit_code_for(exc)
         if code not in (ExitCode.INTERRUPTED, ExitCode.TERMINATED):
             raise
-        name = "SIGTERM" if code == ExitCode.TERMINATED else "SIGINT"
-        console.error(f"interrupted ({name}); nothing was published", int(code))
+        console.error(interruption(code), int(code))
         raise typer.Exit(int(code)) from None
 
 
@@ -180,16 +187,14 @@ def _key(path: str | None) -> bytes | None:
 
 def _finished_run(out: Path | None) -> dict[str, Any] | None:
     """What a finished run folder at `out` held before this run (so replacing it is never silent)."""
-    import json
+    from mediclear_cli.runfolder import finished_run
 
-    if out is None or not (out / "manifest.json").is_file():
+    if out is None:
         return None
     try:
-        manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"run_id": "?", "command": "?", "period": "?"}
-    return {"run_id": manifest.get("run_id"), "command": manifest.get("command"),
-            "period": (manifest.get("options") or {}).get("period")}
+        return finished_run(out)
+    except ValueError:  # the job refuses such a folder; nothing is replaced
+        return None
 
 
 def _say_where(run_id: str, out: Path, earlier: dict[str, Any] | None) -> None:

@@ -30,11 +30,6 @@ from typing import Any
 from mediclear_cli.errors import ConfigError
 from mediclear_cli.periods import Period
 
-CLEAR_KEYS = {
-    "claims", "ledger", "period", "out", "regions", "prepaid", "level", "settlement", "tolerance", "memory_limit",
-    "temp_dir", "excel_exceptions", "statements", "lang", "pdf", "screen", "readmit_days",
-    "duplicate_window_hours", "outlier_k", "outlier_min_group", "workspace", "max_rejected", "sign",
-}
 LIST_KEYS = {"claims", "ledger"}
 PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace", "sign"}
 WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff", "void")
@@ -67,6 +62,7 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "screen": (bool,), "readmit_days": (int,), "duplicate_window_hours": (int, float), "outlier_k": (int, float),
     "outlier_min_group": (int,), "workspace": (str,), "max_rejected": (str, int, float), "sign": (str,),
 }
+CLEAR_KEYS = set(KEY_TYPES)  # every option of `clear` the file may set (--force never: it must not become a habit)
 MAX_CONFIG_BYTES = 1 << 20  # a settings file is small; /dev/zero or a log file given by mistake is not read
 
 

@@ -20,6 +20,7 @@ import duckdb
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError, UsageError, engine_reason
 from mediclear_cli.inputs import resolve_paths
+from mediclear_cli.masking import masked
 
 NUMERIC_PREFIXES = ("DECIMAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
                     "USMALLINT", "UTINYINT", "DOUBLE", "FLOAT", "REAL")
@@ -193,21 +194,9 @@ def _types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
 
 
 def shown(expr: str, column: str, text: bool = True) -> str:
-    """A value as the diff's outputs may show it (SECURITY.md: personal data masked in every output): an ID
-    number, phone or address column like certno, a name column like psn_name, and in any other text a value
-    that is a resident ID number (or holds one among other words)."""
-    from mediclear_cli import schema
-
-    lowered = column.lower()
-    v = f"CAST({expr} AS VARCHAR)"
-    if lowered == "psn_name" or schema.is_name_extra(column):
-        return f"mask_name({v})"
-    if lowered == "certno" or schema.is_personal_extra(column):
-        return f"mask_id({v})"
-    if not text:
-        return expr
-    return (f"CASE WHEN is_resident_id({v}) THEN mask_id({v}) WHEN regexp_full_match({v}, '[0-9]+') THEN {v} "
-            f"ELSE mask_text({v}) END")
+    """A value as the diff's outputs may show it: cells are text, so they are masked by name and by value
+    (masking.masked); a key of another type only by its name."""
+    return masked(f"CAST({expr} AS VARCHAR)", column, "text") if text else masked(expr, column, None)
 
 
 def _pair_columns(options: DiffOptions, left_cols: list[str], right_cols: list[str]

@@ -94,8 +94,12 @@ class Interrupted(MediclearError):
 
         self.signum = signum
         self.exit_code = ExitCode.TERMINATED if signum == signal.SIGTERM else ExitCode.INTERRUPTED
-        name = "SIGTERM" if signum == signal.SIGTERM else "SIGINT"
-        super().__init__(f"interrupted ({name}); nothing was published")
+        super().__init__(interruption(self.exit_code))
+
+
+def interruption(code: ExitCode) -> str:
+    """The one line an interrupted run ends with (on stderr, and in the workspace's record)."""
+    return f"interrupted ({'SIGTERM' if code == ExitCode.TERMINATED else 'SIGINT'}); nothing was published"
 
 
 # The signal that stopped this process, set by the CLI's handler. While it is set, whatever exception unwinds

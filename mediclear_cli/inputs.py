@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 from mediclear_cli import schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engine_reason
+from mediclear_cli.masking import masked
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
@@ -302,14 +303,7 @@ def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_o
     if packed:
         # Personal data is masked as it is packed: packed extras are never compared, and by name is the
         # only way to know a 姓名 or 证件号码 once it sits inside JSON text.
-        parts = []
-        for src, out in extra_names:
-            value = quote_ident(src)
-            if schema.is_name_extra(out):
-                value = f"mask_name(CAST({value} AS VARCHAR))"
-            elif schema.is_personal_extra(out):
-                value = f"mask_id(CAST({value} AS VARCHAR))"
-            parts.append(f"{quote_literal(out)}, {value}")
+        parts = [f"{quote_literal(out)}, {masked(quote_ident(src), out, None)}" for src, out in extra_names]
         packed_sql = f"CAST(json_object({', '.join(parts)}) AS VARCHAR)" if parts else "CAST(NULL AS VARCHAR)"
         extras_out.setdefault(PACKED_EXTRAS, PACKED_EXTRAS)
         inner.append(f"{packed_sql} AS {quote_ident(PACKED_EXTRAS)}")
@@ -401,8 +395,8 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
     selects = []
     staged_names: list[str] = []
     registered: list[str] = []
-    all_extras = {out for key in groups for _, out in _extra_names(schemas[key], _map_columns(groups[key][0],
-                                                                                             schemas[key].names))}
+    all_extras = {out for key in groups
+                  for _, out in _extra_names(schemas[key], source_names[str(groups[key][0])])}
     packed = len(all_extras) > PACK_EXTRAS_ABOVE
     for number, (key, group_files) in enumerate(groups.items()):
         source = None

@@ -18,6 +18,7 @@ from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
 from mediclear_cli.inputs import SideInput, load_side
+from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
 from mediclear_cli.writeoffs import written_off
 
@@ -204,25 +205,6 @@ def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str,
     return counts
 
 
-def masked_extra(extra: str, kind: str | None) -> str:
-    """The SELECT item for an extra column, personal data masked: by its name (ID numbers, phones and
-    addresses like certno, names like psn_name), and for any text column by its values (a resident ID number
-    anywhere in it). `kind` is the column's DuckDB type class: 'text', 'nested' (struct, list, map: written as
-    text with the ID numbers in it masked) or None (numbers, dates: kept as they are)."""
-    q = quote_ident(extra)
-    if schema.is_name_extra(extra):
-        return f"mask_name(CAST({q} AS VARCHAR)) AS {q}"
-    if schema.is_personal_extra(extra):
-        return f"mask_id(CAST({q} AS VARCHAR)) AS {q}"
-    if kind == "text":
-        # a value that is only digits is an id or a code: masked only when it is a valid resident ID number
-        return (f"CASE WHEN is_resident_id({q}) THEN mask_id({q}) WHEN regexp_full_match({q}, '[0-9]+') THEN {q} "
-                f"ELSE mask_text({q}) END AS {q}")
-    if kind == "nested":
-        return f"mask_text(CAST({q} AS VARCHAR)) AS {q}"
-    return q
-
-
 def extra_kinds(con: duckdb.DuckDBPyConnection, table: str = "recon_held") -> dict[str, str]:
     """Which columns of `table` are text and which nested (struct, list, map, union)."""
     kinds = {}
@@ -249,7 +231,8 @@ def exceptions_sql(extras: list[str], kinds: dict[str, str] | None = None) -> st
             select.append(q)
     select.append("clr_amt")
     for extra in extras:
-        select.append(masked_extra(extra, (kinds or {}).get(extra)))
+        q = quote_ident(extra)
+        select.append(f"{masked(q, extra, (kinds or {}).get(extra))} AS {q}")
     return (
         f"SELECT {', '.join(select)} FROM recon_held "  # noqa: S608 - identifiers quoted; no values
         "ORDER BY side, category, setl_id NULLS FIRST, source_file, source_row"

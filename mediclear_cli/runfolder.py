@@ -88,24 +88,36 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(err, os.strerror(err), str(b))
 
 
+def finished_run(out: Path) -> dict[str, Any] | None:
+    """What the finished run in `out` is — its command, period and run id, from its manifest — or None when
+    `out` holds no finished run. Raises ValueError when the manifest cannot be read."""
+    import json
+
+    marker = out / RUN_MARKER
+    if not marker.is_file():
+        return None
+    try:
+        manifest = json.loads(marker.read_text(encoding="utf-8"))
+        return {"command": manifest.get("command"), "period": (manifest.get("options") or {}).get("period"),
+                "run_id": manifest.get("run_id")}
+    except (OSError, ValueError, AttributeError) as exc:
+        raise ValueError(str(exc)) from None
+
+
 def refuse_foreign_run(out: Path, command: str, period: str | None) -> None:
     """`--out` may replace a finished run only of the same command and period: never a closed month's
     statements with another month's, nor an auditor's diff with a clearing (exit 73)."""
-    import json
-
     if (out / CLOSED_MARKER).is_file():
         raise OutputError(f"{out}: the run of a closed month (its statements were signed); it is never replaced "
                           "— choose another --out, or reopen the month (two people)")
-    marker = out / RUN_MARKER
-    if not marker.is_file():
-        return
     try:
-        manifest = json.loads(marker.read_text(encoding="utf-8"))
-        held_command = manifest.get("command")
-        held_period = (manifest.get("options") or {}).get("period")
-    except (OSError, ValueError, AttributeError):
+        held = finished_run(out)
+    except ValueError:
         raise OutputError(f"{out}: holds a run folder whose manifest.json cannot be read; refusing to replace "
                           "it (choose another --out)") from None
+    if held is None:
+        return
+    held_command, held_period = held["command"], held["period"]
     if held_command != command or (period is not None and held_period != period):
         what = f"{held_command} run" + (f" of {held_period}" if held_period else "")
         mine = f"{command} run" + (f" of {period}" if period else "")

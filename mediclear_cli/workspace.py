@@ -43,9 +43,6 @@ from mediclear_cli.errors import (
 from mediclear_cli.periods import Period
 from mediclear_cli.writeoffs import WRITTEN_OFF_ROWS, written_off
 
-__all__ = ["NotPermitted", "Workspace", "WorkspaceBusy"]
-
-
 MIGRATIONS: list[list[str]] = [
     [  # 1: the first schema
         "CREATE TABLE meta (key VARCHAR PRIMARY KEY, value VARCHAR)",
@@ -246,14 +243,15 @@ class Workspace:
             "SELECT DISTINCT period FROM runs WHERE command = 'clear' AND status = 'done' ORDER BY period").fetchall()]
         return {p: run for p in periods if (run := self.effective_run(con, p)) is not None}
 
-    def needs_rerun(self, con: duckdb.DuckDBPyConnection) -> dict[int, str]:
+    def needs_rerun(self, con: duckdb.DuckDBPyConnection,
+                    standing: dict[str, dict[str, Any]] | None = None) -> dict[int, str]:
         """The standing runs that no longer follow from the months before them, seq -> why.
 
         A month's run carries in what the run standing for the month before held. It needs a re-run when an
         earlier month was reopened after it started (its carried-in state may change), or when the run it
         carried from no longer stands for that month with the same content (the earlier month was cleared
         again, with a different run id). Re-running the months in order clears the marks one by one."""
-        standing = self._standing_runs(con)
+        standing = self._standing_runs(con) if standing is None else standing
         reopens = con.execute("SELECT period, max(at_time) FROM period_events WHERE action = 'reopen' "
                               "GROUP BY period").fetchall()
         stale: dict[int, str] = {}
@@ -343,15 +341,16 @@ class Workspace:
         label = period.label
         if self.is_closed(con, label):
             raise NotPermitted(f"{label} is closed in {self.root}; reopen it (two people) before clearing it again")
-        stale = self.needs_rerun(con)
-        later = [p for p, run in self._standing_runs(con).items() if p > label and run["seq"] not in stale]
+        standing = self._standing_runs(con)
+        stale = self.needs_rerun(con, standing)
+        later = [p for p, run in standing.items() if p > label and run["seq"] not in stale]
         if later:
             raise NotPermitted(f"{later[0]} was already cleared on top of {label} in {self.root}; months are cleared "
                                f"in order: reopen {label} (two people) to clear it again, then re-run every later "
                                "month in order (see docs/decisions.md)")
-        earlier = [p for p, run in self._standing_runs(con).items() if p < label and run["seq"] in stale]
+        earlier = [p for p, run in standing.items() if p < label and run["seq"] in stale]
         if earlier:
-            raise NotPermitted(f"{earlier[0]} needs a re-run first ({stale[self._standing_runs(con)[earlier[0]]['seq']]}); "
+            raise NotPermitted(f"{earlier[0]} needs a re-run first ({stale[standing[earlier[0]]['seq']]}); "
                                "months are re-run in order, each carrying from the one before")
         carry = self.carry_in(con, period)
         seq = con.execute("SELECT coalesce(max(seq), 0) + 1 FROM runs").fetchall()[0][0]

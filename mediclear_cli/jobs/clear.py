@@ -87,13 +87,13 @@ def run_clear(
             with session_for(spec) as con:
                 summary, code, result = _clear_in(con, spec, progress, wrun)
         except BaseException as exc:
-            from mediclear_cli.errors import MediclearError, exit_code_for
+            from mediclear_cli.errors import MediclearError, exit_code_for, interruption
 
             failed = exit_code_for(exc)
             interrupted = failed in (ExitCode.INTERRUPTED, ExitCode.TERMINATED)
             message = str(exc) if isinstance(exc, MediclearError) else type(exc).__name__
             if interrupted:
-                message = f"interrupted ({'SIGTERM' if failed == ExitCode.TERMINATED else 'SIGINT'}); nothing was published"
+                message = interruption(failed)
             with ws.connect() as wcon:
                 ws.finish_run(wcon, wrun.seq, {"status": "interrupted" if interrupted else "failed",
                                                "exit_code": int(failed), "message": message})

@@ -145,6 +145,7 @@ def prepare(
     period = Period.parse(spec.period)
     refuse_future(period)
     options = ReconOptions(period, spec.tolerance_decimal(), carry)
+    rejected_share = spec.max_rejected_share()  # a usage error is found before the month is read, not after
     clear_options = ClearOptions(spec.level, spec.settlement)
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
     refuse_shared_inputs(files["claims"], files["ledger"])
@@ -166,7 +167,7 @@ def prepare(
                           progress)
         progress("hashing inputs")
         inputs = hashing.result()
-    refuse_mostly_rejected(con, recon, spec.max_rejected_share(), spec.max_rejected)
+    refuse_mostly_rejected(con, recon, rejected_share, spec.max_rejected)
     if not spec.force:
         refuse_empty_month(recon)
     run_id = run_id_of(inputs, spec_options)
