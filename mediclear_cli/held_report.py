@@ -101,7 +101,7 @@ def write_xlsx(state: dict[str, Any], rows: list[dict[str, Any]], path: Path) ->
                         if value is None:
                             continue
                         if key == "clr_amt":
-                            sheet.write_number(r, col, float(Decimal(value)), money)  # a cell is a double: exact to 10^13
+                            sheet.write_number(r, col, Decimal(value), money)  # written as its decimal text, never via float
                         elif isinstance(value, int):
                             sheet.write_number(r, col, value)
                         else:

@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import time
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -234,6 +235,10 @@ def test_held_shows_a_summary_by_unit_category_and_age_with_detail_xlsx_and_json
     assert book.sheetnames == ["汇总", "明细"]
     rows = list(book["明细"].iter_rows(min_row=4, values_only=True))
     assert len(rows) == len(items["items"]) and {r[0] for r in rows} <= {"医药机构", "经办机构"}
+    # the money cells hold the items' amounts to the cent (column 清算金额 of 明细)
+    cents = Decimal("0.01")
+    assert sorted(Decimal(str(r[6])).quantize(cents) for r in rows) == sorted(
+        Decimal(str(i["clr_amt"])) for i in items["items"])
 
 
 # -- 14. the small ones ------------------------------------------------------------------------------------------
