@@ -293,6 +293,18 @@ def test_a_malformed_manifest_is_65_and_an_unlisted_folder_is_a_finding(tmp_path
     shutil.copytree(run, extra)
     (extra / "smuggled").mkdir()
     assert "smuggled" in cli(["verify", extra, "--outputs-only"], 65).stderr
+    # a control total edited into something that is not a number is a finding (65), never an internal error
+    edited = tmp_path / "edited"
+    shutil.copytree(run, edited)
+    manifest = json.loads((edited / "manifest.json").read_text(encoding="utf-8"))
+    manifest["control_totals"]["ledger"]["held"]["clr_amt"] = "abc"
+    manifest["control_totals"]["claims"]["held"]["records"] = "sNaN"
+    (edited / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    found = cli(["verify", edited, "--outputs-only"], 65)
+    assert "ledger held clr_amt" in found.stdout + found.stderr and "claims held records" in found.stdout + found.stderr
+    manifest["control_totals"]["ledger"] = ["not", "a", "table"]
+    (edited / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
+    assert "malformed" in cli(["verify", edited, "--outputs-only"], 65).stderr
     (run / "manifest.json").write_text('{"outputs": [{"file": 3}]}', encoding="utf-8")
     assert "malformed" in cli(["verify", run], 65).stderr
 
