@@ -140,11 +140,19 @@ def _e(text: Any) -> str:
     return html.escape("" if text is None else str(text))
 
 
-def _table(headers: list[tuple[str, bool]], rows: list[list[str]], total: list[str] | None = None) -> str:
-    head = "".join(f'<th class="money">{_e(h)}</th>' if m else f"<th>{_e(h)}</th>" for h, m in headers)
-    body = "".join(f"<tr>{''.join(r)}</tr>" for r in rows)
+def _head_row(headers: list[tuple[str, bool]]) -> str:
+    """A table's column heads; (label, True) is a money column, right-aligned."""
+    return "<tr>" + "".join(f'<th class="money">{_e(h)}</th>' if m else f"<th>{_e(h)}</th>" for h, m in headers) + "</tr>"
+
+
+def _body_rows(rows: list[list[str]], total: list[str] | None) -> str:
+    """A table's rows of cells, then its total row."""
     foot = f'<tr class="total">{"".join(total)}</tr>' if total else ""
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}{foot}</tbody></table>"
+    return "".join(f"<tr>{''.join(r)}</tr>" for r in rows) + foot
+
+
+def _table(headers: list[tuple[str, bool]], rows: list[list[str]], total: list[str] | None = None) -> str:
+    return f"<table><thead>{_head_row(headers)}</thead><tbody>{_body_rows(rows, total)}</tbody></table>"
 
 
 CHART_BARS = 30  # an SVG cannot break across pages: beyond this many bars a chart would be cut when printed
@@ -362,12 +370,9 @@ def _main_or_annex(ctx: dict[str, Any], t: dict[str, str], code: str, title: str
 def _annex_table(ctx: dict[str, Any], t: dict[str, str], code: str, title: str, heads: list[tuple[str, bool]],
                  rows: list[list[str]], total: list[str]) -> str:
     """A list too long for the main page, on annex pages of its own that repeat the running header."""
-    column_heads = ("<tr>" + "".join(f'<th class="money">{_e(h)}</th>' if m else f"<th>{_e(h)}</th>"
-                                     for h, m in heads) + "</tr>")
     caption = f'<tr><td colspan="{len(heads)}" class="caption"><h2>{_e(title)}</h2></td></tr>'
-    body = "".join(f"<tr>{''.join(r)}</tr>" for r in rows) + f'<tr class="total">{"".join(total)}</tr>'
-    return '<div class="annex">' + _frame(_running(ctx, t, code, annex=True), body, len(heads), "frame list",
-                                           caption + column_heads) + "</div>"
+    return '<div class="annex">' + _frame(_running(ctx, t, code, annex=True), _body_rows(rows, total), len(heads),
+                                           "frame list", caption + _head_row(heads)) + "</div>"
 
 
 def _page(title: str, body: str, lang: str) -> str:

@@ -68,9 +68,3 @@ class RunNotes:
     notices: list[str] = field(default_factory=list)  # warnings printed after the tables (a PDF not printed…)
     workspace: dict[str, Any] | None = None  # the store's record: run, carried_from, repeat_of, reproduced…
 
-
-def to_json(summary: RunSummary | dict[str, Any]) -> str:
-    """The one spelling of a summary as JSON: summary.json's bytes, and `--json`'s."""
-    from mediclear_cli.writers import to_json as dumps
-
-    return dumps(summary)
