@@ -136,6 +136,16 @@ PdfOpt = Annotated[str, typer.Option("--pdf", metavar="never|auto|always", envva
                                      help="Also print statements/statements.pdf with headless Chromium: auto (when "
                                           "one is installed; a failure to print is a warning), always (a failure "
                                           "is an error) or never.")]
+FormatOpt = Annotated[str, typer.Option("--format", metavar="auto|parquet|csv|tsv|txt|xlsx|3202", help="How to read "
+                                       "the inputs (default: by extension; .zip and .gz are opened).")]
+EncodingOpt = Annotated[str, typer.Option("--encoding", metavar="auto|utf-8|gb18030", help="Encoding of text inputs "
+                                         "(GBK and GB2312 are read as GB18030; default auto: BOM, UTF-8, else GB18030).")]
+SheetOpt = Annotated[Optional[str], typer.Option("--sheet", metavar="NAME|N", help="The .xlsx sheet to read (default: "
+                                                 "every sheet with a header row).")]
+MapOpt = Annotated[Optional[list[str]], typer.Option("--map", metavar="COL=NAME", help="Read the file's column COL as "
+                                                     "the contract's NAME, e.g. --map 'JSID=setl_id'; repeatable.")]
+ClaimsFormatOpt = Annotated[Optional[str], typer.Option("--claims-format", metavar="3202", help="The claims are the "
+                                                        "platform's 3202 detail files (TAB, no header; detected too).")]
 MinGroupOpt = Annotated[int, typer.Option("--outlier-min-group", metavar="N", help="Screen: smallest hospital x med_type group.")]
 
 
@@ -177,6 +187,13 @@ def _root(
         raise typer.Exit(int(ExitCode.USAGE))
     console.set_format(fmt)
     ctx.default_map = settings.default_map
+
+
+def _read(fmt: str, encoding: str, sheet: str | None, maps: list[str] | None, claims_format: str | None = None) -> Any:
+    """The reading options of a command (checked: a wrong one is exit 2 before anything is read)."""
+    from mediclear_cli.sources import ReadOptions, parse_maps
+
+    return ReadOptions(fmt, encoding, sheet, parse_maps(maps or []), claims_format).checked()
 
 
 def _key(path: str | None) -> bytes | None:
@@ -253,6 +270,11 @@ def clear(
     force: ForceOpt = False,
     max_rejected: MaxRejectedOpt = "5%",
     sign: SignOpt = None,
+    fmt: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
+    sheet: SheetOpt = None,
+    maps: MapOpt = None,
+    claims_format: ClaimsFormatOpt = None,
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job).
 
@@ -272,7 +294,8 @@ def clear(
     spec = JobSpec(claims, ledger, month.label, out_path, tolerance, regions, prepaid, level, settlement, memory_limit,
                    temp_dir, excel_exceptions, statements, lang, pdf, screen,
                    ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group),
-                   Path(workspace) if workspace else None, force, max_rejected, _key(sign))
+                   Path(workspace) if workspace else None, force, max_rejected, _key(sign),
+                   _read(fmt, encoding, sheet, maps, claims_format))
     console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
     earlier = _finished_run(out_path)
     with console.stages() as stage:
@@ -304,6 +327,11 @@ def reconcile(
     force: ForceOpt = False,
     max_rejected: MaxRejectedOpt = "5%",
     sign: SignOpt = None,
+    fmt: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
+    sheet: SheetOpt = None,
+    maps: MapOpt = None,
+    claims_format: ClaimsFormatOpt = None,
 ) -> None:
     """Reconcile only: summary.json and exceptions.parquet (plus manifest.json).
 
@@ -312,7 +340,8 @@ def reconcile(
     from mediclear_cli.jobs import JobSpec, run_reconcile
 
     spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir,
-                   force=force, max_rejected=max_rejected, sign_key=_key(sign))
+                   force=force, max_rejected=max_rejected, sign_key=_key(sign),
+                   read=_read(fmt, encoding, sheet, maps, claims_format))
     earlier = _finished_run(out)
     with console.stages() as stage:
         summary, code = run_reconcile(spec, stage)
@@ -327,6 +356,10 @@ def validate(
     paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files, directories or globs of one side.")],
     side: Annotated[str, typer.Option("--side", metavar="claims|ledger", help="claims or ledger: which columns are required.")],
     as_json: JsonOpt = False,
+    fmt: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
+    sheet: SheetOpt = None,
+    maps: MapOpt = None,
 ) -> None:
     """Row checks only: list rejected rows (reason, file, row, column); nothing is written.
 
@@ -334,7 +367,7 @@ def validate(
     """
     from mediclear_cli.validation import validate_paths
 
-    rejects, total = validate_paths(paths, side)
+    rejects, total = validate_paths(paths, side, _read(fmt, encoding, sheet, maps))
     if as_json:
         sys.stdout.write(to_json({"side": side, "rows": total, "rejected": len(rejects), "rejects": rejects}))
     else:
@@ -388,6 +421,10 @@ def screen(
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
+    fmt: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
+    sheet: SheetOpt = None,
+    maps: MapOpt = None,
 ) -> None:
     """Risk screening: settlements that look like abuse or error (flags.parquet, screen_summary.json).
 
@@ -397,7 +434,8 @@ def screen(
     from mediclear_cli.screen import ScreenOptions
 
     options = ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group)
-    summary, code = run_screen(claims or [], ledger or [], period, out, options, memory_limit, temp_dir)
+    summary, code = run_screen(claims or [], ledger or [], period, out, options, memory_limit, temp_dir,
+                               _read(fmt, encoding, sheet, maps))
     console.show_screen(summary)
     _finish(summary, code, as_json)
 
@@ -412,7 +450,7 @@ def diff(
     columns: Annotated[Optional[str], typer.Option("--columns", metavar="A,B,...", help="Comma-separated columns to compare.")] = None,
     tolerance: Annotated[Optional[list[str]], typer.Option("--tolerance", metavar="X|X%", help="For every number X "
                          "(absolute) or X% (relative), or per column COL=X / COL=X%: |a-b| <= abs + rel*|b|.")] = None,
-    encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="Encoding of CSV inputs, e.g. gb18030.")] = None,
+    encoding: Annotated[Optional[str], typer.Option("--encoding", metavar="NAME", help="Encoding of text inputs (default: detected; UTF-8, else GB18030).")] = None,
     ignore_case: Annotated[bool, typer.Option("--ignore-case", metavar="", help="Compare text case-insensitively.")] = False,
     ignore_spaces: Annotated[bool, typer.Option("--ignore-spaces", metavar="", help="Ignore blanks (spaces, tabs, "
                                                 "newlines) around text and keys.")] = False,

@@ -30,7 +30,7 @@ from typing import Any
 from mediclear_cli.errors import ConfigError
 from mediclear_cli.periods import Period
 
-LIST_KEYS = {"claims", "ledger"}
+LIST_KEYS = {"claims", "ledger", "maps"}
 PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace", "sign"}
 WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff", "void")
 TOP_KEYS = {"workspace", "log_format", "clear"}
@@ -61,7 +61,10 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "temp_dir": (str,), "excel_exceptions": (int,), "statements": (bool,), "lang": (str,), "pdf": (str,),
     "screen": (bool,), "readmit_days": (int,), "duplicate_window_hours": (int, float), "outlier_k": (int, float),
     "outlier_min_group": (int,), "workspace": (str,), "max_rejected": (str, int, float), "sign": (str,),
+    "fmt": (str,), "encoding": (str,), "sheet": (str,), "maps": (list,), "claims_format": (str,),
 }
+# Keys of the file spelt as the option is (--format, --map), where the parameter's name differs.
+KEY_ALIASES = {"format": "fmt", "map": "maps"}
 CLEAR_KEYS = set(KEY_TYPES)  # every option of `clear` the file may set (--force never: it must not become a habit)
 MAX_CONFIG_BYTES = 1 << 20  # a settings file is small; /dev/zero or a log file given by mistake is not read
 
@@ -102,6 +105,7 @@ def load_config(explicit: Path | None) -> Settings:
     options: dict[str, Any] = {}
     for key, value in clear.items():
         name = key.replace("-", "_")
+        name = KEY_ALIASES.get(name, name)
         if name not in CLEAR_KEYS:
             raise ConfigError(f"{path}: [clear] {key}: not an option of mediclear clear")
         if name in LIST_KEYS and isinstance(value, str):

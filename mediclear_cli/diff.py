@@ -3,13 +3,12 @@
 Everything runs in DuckDB over a scratch database, so inputs larger than memory work. Rows whose key repeats on
 either side are never paired silently: every row of such a key is reported as `duplicate_key` with the count
 on each side. Numbers are compared as exact decimals (DECIMAL(38,10)) with a tolerance per column; text as
-text, optionally ignoring case and surrounding blanks. CSV inputs need an explicit encoding (GB18030 too):
-they are read as text and transcoded to UTF-8 in the scratch folder, streaming.
+text, optionally ignoring case and surrounding blanks. Text and Excel inputs (CSV, TXT, .xlsx, in .zip or .gz;
+UTF-8 or GB18030, detected unless --encoding says) are read as text, staged as Parquet in the scratch folder.
 """
 
 from __future__ import annotations
 
-import codecs
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,6 +20,7 @@ from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError, UsageError, engine_reason
 from mediclear_cli.inputs import resolve_paths
 from mediclear_cli.masking import masked
+from mediclear_cli.sources import ReadOptions, stage
 
 NUMERIC_PREFIXES = ("DECIMAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
                     "USMALLINT", "UTINYINT", "DOUBLE", "FLOAT", "REAL")
@@ -46,7 +46,7 @@ class DiffOptions:
     column_tolerance: dict[str, Decimal] = field(default_factory=dict)  # absolute, per column
     ignore_case: bool = False
     ignore_spaces: bool = False
-    encoding: str | None = None  # for CSV inputs
+    encoding: str | None = None  # for text inputs (None: detected)
     relative: Decimal = Decimal(0)  # a share: |a - b| <= abs + relative * |b| (datacompy's rule)
     column_relative: dict[str, Decimal] = field(default_factory=dict)
     ignore_extra_columns: bool = False  # columns on one side only are then no difference
@@ -89,70 +89,34 @@ class DiffOptions:
         return mapping
 
 
-def _transcode(path: Path, encoding: str, target: Path) -> None:
-    try:
-        decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
-    except LookupError:
-        raise UsageError(f"--encoding {encoding!r}: unknown encoding") from None
-    try:
-        with path.open("rb") as source, target.open("w", encoding="utf-8", newline="") as sink:
-            for chunk in iter(lambda: source.read(1 << 20), b""):
-                sink.write(decoder.decode(chunk))
-            sink.write(decoder.decode(b"", final=True))
-    except UnicodeDecodeError as exc:
-        raise InputDataError(f"{path}: not valid {encoding} (byte {exc.start} of a chunk)") from None
-
-
 def load_table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], encoding: str | None,
                scratch: Path) -> list[str]:
-    """Read one side into table `name` with __mc_row (1-based per file) and __mc_file; returns its column names."""
-    files = []
-    for raw in paths:
-        if raw.lower().endswith(".csv") and Path(raw).is_file():
-            files.append(Path(raw))
-        else:
-            files.extend(resolve_paths([raw], name))
-    csv = [f for f in files if f.suffix.lower() == ".csv"]
-    parquet = [f for f in files if f.suffix.lower() != ".csv"]
-    if csv and parquet:
-        raise UsageError(f"{name}: mix of CSV and Parquet inputs; convert one side first")
+    """Read one side into table `name` with __mc_row (1-based per file) and __mc_file; returns its column names.
+    Text and Excel files are staged as Parquet of text columns first (sources.stage), in any mix with Parquet."""
+    files = resolve_paths(paths, name)
+    tables = stage(files, scratch, ReadOptions(encoding=encoding or "auto").checked())
+    listing = "[" + ", ".join(quote_literal(str(t.path)) for t in tables) + "]"
+    renamed = [t for t in tables if str(t.path) != t.origin]
+    origin = (f"CASE {FILE} " + " ".join(f"WHEN {quote_literal(str(t.path))} THEN {quote_literal(t.origin)}"
+                                         for t in renamed) + f" ELSE {FILE} END") if renamed else FILE
     try:
-        if csv:
-            if not encoding:
-                raise UsageError(f"{csv[0]}: CSV input needs --encoding (e.g. utf-8, gb18030)")
-            readable = []
-            for number, path in enumerate(csv):
-                if encoding.lower().replace("-", "") in ("utf8", "utf8sig"):
-                    readable.append(path)
-                else:
-                    target = scratch / f"{name}-{number}.csv"
-                    _transcode(path, encoding, target)
-                    readable.append(target)
-            listing = "[" + ", ".join(quote_literal(str(p)) for p in readable) + "]"
-            source = f"read_csv({listing}, header=true, all_varchar=true, union_by_name=true, filename={quote_literal(FILE)})"
-            _refuse_reserved(con, source, csv[0])
-            con.execute("SET preserve_insertion_order = true")  # row numbers follow the file's order
+        plain = f"read_parquet({listing}, union_by_name=true, filename={quote_literal(FILE)})"
+        names = _refuse_reserved(con, plain, Path(tables[0].origin))
+        if "file_row_number" in {n.lower() for n in names}:
+            # an input column of that name: DuckDB cannot add its own beside it, so rows are numbered here
+            con.execute("SET preserve_insertion_order = true")
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS "  # noqa: S608 - quoted
-                        f"SELECT *, row_number() OVER (PARTITION BY {FILE}) AS {ROW} FROM {source}")
+                        f"SELECT * REPLACE ({origin} AS {FILE}), row_number() OVER (PARTITION BY {FILE}) AS {ROW} "
+                        f"FROM {plain}")
             con.execute("SET preserve_insertion_order = false")
         else:
-            listing = "[" + ", ".join(quote_literal(str(p)) for p in parquet) + "]"
-            plain = f"read_parquet({listing}, union_by_name=true, filename={quote_literal(FILE)})"
-            names = _refuse_reserved(con, plain, parquet[0])
-            if "file_row_number" in {n.lower() for n in names}:
-                # an input column of that name: DuckDB cannot add its own beside it, so rows are numbered here
-                con.execute("SET preserve_insertion_order = true")
-                con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS "  # noqa: S608 - quoted
-                            f"SELECT *, row_number() OVER (PARTITION BY {FILE}) AS {ROW} FROM {plain}")
-                con.execute("SET preserve_insertion_order = false")
-            else:
-                con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * EXCLUDE (file_row_number), "  # noqa: S608 - quoted
-                            f"file_row_number + 1 AS {ROW} FROM read_parquet({listing}, union_by_name=true, "
-                            f"file_row_number=true, filename={quote_literal(FILE)})")
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(name)} AS SELECT * EXCLUDE (file_row_number) "  # noqa: S608 - quoted
+                        f"REPLACE ({origin} AS {FILE}), file_row_number + 1 AS {ROW} FROM read_parquet({listing}, "
+                        f"union_by_name=true, file_row_number=true, filename={quote_literal(FILE)})")
     except (duckdb.OutOfMemoryException, duckdb.IOException):
         raise
     except duckdb.Error as exc:
-        raise InputDataError(f"{files[0]}: cannot be read ({engine_reason(exc)})") from None
+        raise InputDataError(f"{tables[0].origin}: cannot be read ({engine_reason(exc)})") from None
     return [r[0] for r in con.execute(f"DESCRIBE {quote_ident(name)}").fetchall()  # noqa: S608 - quoted
             if r[0] not in (ROW, FILE)]
 

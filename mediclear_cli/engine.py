@@ -260,6 +260,11 @@ def scratch_dir(con: duckdb.DuckDBPyConnection) -> Path:
     return _SCRATCH[id(con)]
 
 
+def scratch_if_any(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The scratch folder of a connection made by `session`; None for one made elsewhere (a library user's)."""
+    return _SCRATCH.get(id(con))
+
+
 def scratch_bytes(con: duckdb.DuckDBPyConnection) -> int:
     """Bytes the run's scratch database and spill files take on disk now (what did not fit in memory)."""
     folder = _SCRATCH.get(id(con))

@@ -10,8 +10,10 @@ matching. A file that cannot be read, or lacks a column its side needs, fails th
 from __future__ import annotations
 
 import glob
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
+from tempfile import TemporaryDirectory
 from typing import Callable
 
 import duckdb
@@ -19,10 +21,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mediclear_cli import schema
-from mediclear_cli.engine import quote_ident, quote_literal
+from mediclear_cli.engine import quote_ident, quote_literal, scratch_if_any
 from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engine_reason
 from mediclear_cli.masking import masked
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
+from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, is_parquet, stage
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
@@ -89,19 +92,22 @@ class SideInput:
     # per file (as source_file holds it): contract name -> the file's own column name, so messages name the
     # column the user sees (`insu_admdvs`, not `insuplc_admdvs`)
     source_names: dict[str, dict[str, str]] = field(default_factory=dict)
+    tables: list[Staged] = field(default_factory=list)  # what was read: each file, or each member of a zip/workbook
 
 
 def resolve_paths(paths: list[str], what: str) -> list[Path]:
-    """Expand files, directories (every *.parquet below) and globs; sorted, de-duplicated."""
+    """Expand files, directories (every input file below: Parquet, text, Excel, .zip and .gz; hidden files and
+    Excel's ~$ lock files left out) and globs; sorted, de-duplicated."""
     found: list[Path] = []
     for raw in paths:
         path = Path(raw)
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            below = sorted(p for p in path.rglob("*.parquet") if p.is_file())
+            below = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES)
+                           and not p.name.startswith((".", "~$")))
             if not below:
-                raise InputNotFound(f"{raw}: no *.parquet files under this {what} directory")
+                raise InputNotFound(f"{raw}: no input files (Parquet, CSV, TXT, xlsx, zip) under this {what} directory")
             found.extend(below)
         elif any(ch in raw for ch in "*?["):
             matched = sorted(Path(p) for p in glob.glob(raw, recursive=True) if Path(p).is_file())
@@ -145,22 +151,24 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
                                  "both sides); check --claims and --ledger")
 
 
-def _read_footer(path: Path) -> tuple[pa.Schema, pq.FileMetaData]:
+def _read_footer(path: Path, origin: str | None = None) -> tuple[pa.Schema, pq.FileMetaData]:
     """A file's schema and footer metadata (rows, row groups), read once; unreadable: exit 65."""
     try:
         with pq.ParquetFile(path) as parquet:
             return parquet.schema_arrow, parquet.metadata
     except (OSError, pa.ArrowException, ValueError) as exc:
         first = engine_reason(exc)
-        raise InputDataError(f"{path}: cannot be read as Parquet ({first})") from None
+        raise InputDataError(f"{origin or path}: cannot be read as Parquet ({first}); text and Excel inputs are "
+                             "read by their extension (.csv, .txt, .tsv, .xlsx, .zip, .gz) or --format") from None
 
 
 def read_schema(path: Path) -> pa.Schema:
     return _read_footer(path)[0]
 
 
-def _map_columns(path: Path, names: list[str]) -> dict[str, str]:
-    """canonical name -> source column name, matching case-insensitively and through the aliases."""
+def map_columns(path: Path | str, names: list[str], maps: tuple[tuple[str, str], ...] = ()) -> dict[str, str]:
+    """canonical name -> source column name: first what --map says, then case-insensitively through the
+    contract's names, their aliases and their Chinese headers (schema.Column.header_names)."""
     lowered: dict[str, str] = {}
     for name in names:
         key = name.strip().lower()
@@ -168,15 +176,22 @@ def _map_columns(path: Path, names: list[str]) -> dict[str, str]:
             raise InputDataError(f"{path}: columns {lowered[key]!r} and {name!r} differ only in case")
         lowered[key] = name
     mapping: dict[str, str] = {}
+    for source, target in maps:
+        if source.strip().lower() in lowered:
+            mapping[target] = lowered[source.strip().lower()]
+    taken = set(mapping.values())
     for col in schema.COLUMNS:
-        for candidate in (col.name, *col.aliases):
-            if candidate in lowered:
-                mapping[col.name] = lowered[candidate]
+        if col.name in mapping:
+            continue
+        for candidate in col.header_names:
+            found = lowered.get(candidate.lower())
+            if found is not None and found not in taken:
+                mapping[col.name] = found
                 break
     return mapping
 
 
-def money_sql(src: str, typ: pa.DataType, path: Path) -> str:
+def money_sql(src: str, typ: pa.DataType, path: Path | str) -> str:
     q = quote_ident(src)
     if pa.types.is_decimal(typ):
         if typ.scale <= 2 and typ.precision - typ.scale <= 16:
@@ -199,7 +214,7 @@ def money_sql(src: str, typ: pa.DataType, path: Path) -> str:
     raise InputDataError(f"{path}: column {src!r} has type {typ}, which cannot hold money")
 
 
-def _time_sql(src: str, typ: pa.DataType, path: Path) -> str:
+def _time_sql(src: str, typ: pa.DataType, path: Path | str) -> str:
     q = quote_ident(src)
     if pa.types.is_timestamp(typ):
         if typ.tz is not None:
@@ -233,25 +248,34 @@ GROUPS_PER_STATEMENT = 25
 _READER_COLUMNS = {"source_file", "file_row_number"}  # the columns read_parquet adds for every row
 
 
-def _read_renamed(files: list[Path]) -> pa.Table:
+def _read_renamed(files: list[Staged]) -> pa.Table:
     """Files whose columns collide with the reader's own, as one Arrow table: the colliding columns renamed
     extra_<name>, then the reader's source_file and file_row_number (0-based) appended."""
     tables = []
-    for path in files:
+    for staged in files:
         try:
-            table = pq.read_table(path)
+            table = pq.read_table(staged.path)
         except (OSError, pa.ArrowException) as exc:
-            raise InputDataError(f"{path}: cannot be read as Parquet ({engine_reason(exc)})") from None
+            raise InputDataError(f"{staged.origin}: cannot be read as Parquet ({engine_reason(exc)})") from None
         table = table.rename_columns([f"extra_{n}" if n.lower() in _READER_COLUMNS else n for n in table.column_names])
-        table = table.append_column("source_file", pa.array([str(path)] * table.num_rows, pa.string()))
+        table = table.append_column("source_file", pa.array([staged.origin] * table.num_rows, pa.string()))
         table = table.append_column("file_row_number", pa.array(range(table.num_rows), pa.int64()))
         tables.append(table.select(sorted(table.column_names)))  # a group's files may order columns differently
     return pa.concat_tables(tables)
 
 
-def _parquet_source(files: list[Path]) -> str:
-    file_list = "[" + ", ".join(quote_literal(str(p)) for p in files) + "]"
+def _parquet_source(files: list[Staged]) -> str:
+    file_list = "[" + ", ".join(quote_literal(str(s.path)) for s in files) + "]"
     return f"read_parquet({file_list}, filename='source_file', file_row_number=true)"
+
+
+def _origin_sql(files: list[Staged], source: str | None) -> str:
+    """source_file as the user knows it: the input's own path (or archive!member), not its staged copy."""
+    staged = [s for s in files if str(s.path) != s.origin]
+    if not staged or (source is not None and source.startswith('"_arrow_')):
+        return "source_file"
+    cases = " ".join(f"WHEN {quote_literal(str(s.path))} THEN {quote_literal(s.origin)}" for s in staged)
+    return f"CASE source_file {cases} ELSE source_file END"
 
 
 def _extra_names(file_schema: pa.Schema, mapping: dict[str, str]) -> list[tuple[str, str]]:
@@ -262,14 +286,17 @@ def _extra_names(file_schema: pa.Schema, mapping: dict[str, str]) -> list[tuple[
             for src in file_schema.names if src not in used]
 
 
-def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_out: dict[str, str],
-                  source: str | None = None, packed: bool = False) -> str:
+def _group_select(side: str, files: list[Staged], file_schema: pa.Schema, extras_out: dict[str, str],
+                  source: str | None = None, packed: bool = False, maps: tuple[tuple[str, str], ...] = ()) -> str:
     """The SELECT reading one group of same-schema files under the contract's names and types; `source`
     replaces the read_parquet(...) it reads from (a staged copy of it, see load_side). `packed` carries the
     extra columns as one JSON text column, extra_columns (see PACK_EXTRAS_ABOVE)."""
-    path = files[0]
-    mapping = _map_columns(path, file_schema.names)
-    missing = [c for c in schema.required_columns(side) if c not in mapping]
+    path = files[0].origin
+    mapping = map_columns(path, file_schema.names, maps)
+    # The platform's 3202 detail file carries no settlement time: its rows are the hospital's statement of the
+    # period reconciled, and their window is judged by the ledger's row (contract §3 looks at either side).
+    no_time = files[0].format == "3202"
+    missing = [c for c in schema.required_columns(side) if c not in mapping and not (no_time and c == "setl_time")]
     if missing:
         raise InputDataError(f"{path}: missing column {missing[0]!r}, which the {side} side needs")
     types = {f.name: f.type for f in file_schema}
@@ -312,7 +339,8 @@ def _group_select(side: str, files: list[Path], file_schema: pa.Schema, extras_o
         inner.append(f"{quote_ident(src)} AS {quote_ident(out)}")
     present_fb = [c for c in FUND_BREAKDOWN if c in mapping]
     inner.append(f"{len(present_fb)} AS _fb_present")
-    inner.append("source_file")
+    inner.append(f"{'true' if no_time else 'false'} AS _time_optional")
+    inner.append(f"{_origin_sql(files, source)} AS source_file")
     inner.append("file_row_number + 1 AS source_row")
     return f"SELECT {', '.join(inner)} FROM {source or _parquet_source(files)}"  # noqa: S608 - every input column name goes through quote_ident, paths through quote_literal
 
@@ -329,6 +357,8 @@ def _reject_case(side: str) -> tuple[str, str, str]:
     for c in schema.required_columns(side):
         if c != "setl_id":
             absent = f"NOT _p_{c}" if BY_NAME[c].kind in (Kind.MONEY, Kind.TIME) else f"{c} IS NULL"
+            if c == "setl_time":
+                absent += " AND NOT _time_optional"
             checks.append((absent, "missing_value", c))
     for c in schema.REGION_COLUMNS:
         checks.append((f"{c} IS NOT NULL AND NOT regexp_full_match({c}, '[0-9]{{6}}')", "bad_region_code", c))
@@ -370,25 +400,43 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int) -> bo
 
 
 def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
-              progress: Callable[..., None] | None = None) -> SideInput:
+              progress: Callable[..., None] | None = None, read: ReadOptions | None = None) -> SideInput:
     """Read one side's inputs into table `<side>` with the contract's columns and reject reasons.
+    Text and Excel inputs are first staged as Parquet in the run's scratch folder (sources.stage).
     `progress("reading <side>", watch=con, rows_total=N)` is called as the read starts."""
+    read = (read or ReadOptions()).checked().for_side(side)
     files = resolve_paths(paths, side)
-    groups: dict[tuple[tuple[str, str], ...], list[Path]] = {}
+    with ExitStack() as cleanup:
+        if all(is_parquet(p, read) for p in files):
+            tables = stage(files, Path("."), read)
+        else:
+            if progress is not None:
+                progress(f"staging {side} text")
+            # The run's scratch folder; a connection made outside engine.session gets a private one for the load.
+            scratch = scratch_if_any(con) or Path(cleanup.enter_context(TemporaryDirectory(prefix="mediclear-")))
+            tables = stage(files, scratch, read)
+        return _load_tables(con, side, files, tables, read, progress)
+
+
+def _load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
+                 read: ReadOptions, progress: Callable[..., None] | None) -> SideInput:
+    groups: dict[tuple[tuple[str, str], ...], list[Staged]] = {}
     schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}
     present: set[str] = set()
     source_names: dict[str, dict[str, str]] = {}
     footer_rows = row_groups = 0
-    for path in files:
-        file_schema, metadata = _read_footer(path)
+    for table in tables:
+        file_schema, metadata = _read_footer(table.path, table.origin)
         footer_rows += metadata.num_rows
         row_groups += metadata.num_row_groups
-        key = tuple(sorted((f.name, str(f.type)) for f in file_schema))  # column order does not matter
-        groups.setdefault(key, []).append(path)
+        # column order does not matter; a 3202 file is read under its own rules, so it is its own group
+        key = (("", table.format if table.format == "3202" else ""),
+               *sorted((f.name, str(f.type)) for f in file_schema))
+        groups.setdefault(key, []).append(table)
         schemas[key] = file_schema
-        mapping = _map_columns(path, file_schema.names)
+        mapping = map_columns(table.origin, file_schema.names, read.maps)
         present |= set(mapping)
-        source_names[str(path)] = mapping
+        source_names[table.origin] = mapping
     extras: dict[str, str] = {}
     staged = _stage_raw(con, footer_rows, row_groups)
     staging: list[str] = []
@@ -396,7 +444,7 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
     staged_names: list[str] = []
     registered: list[str] = []
     all_extras = {out for key in groups
-                  for _, out in _extra_names(schemas[key], source_names[str(groups[key][0])])}
+                  for _, out in _extra_names(schemas[key], source_names[groups[key][0].origin])}
     packed = len(all_extras) > PACK_EXTRAS_ABOVE
     for number, (key, group_files) in enumerate(groups.items()):
         source = None
@@ -413,11 +461,11 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
             source = quote_ident(f"_raw_{side}_{number}")
             staged_names.append(source)
             staging.append(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {_parquet_source(group_files)}")  # noqa: S608 - name quoted, paths quoted
-        selects.append(_group_select(side, group_files, file_schema, extras, source, packed))
+        selects.append(_group_select(side, group_files, file_schema, extras, source, packed, read.maps))
     index, reason, column = _reject_case(side)
     canonical = ", ".join(quote_ident(c) for c in schema.CANONICAL)
     extra_cols = "".join(f", {quote_ident(e)}" for e in extras)
-    table = side
+    table_name = side
     # One statement over every group; with extras packed (all groups then have the same columns) groups go in
     # chunks — a plan of thousands of unions costs more than the rows (1,000 files: 19 s as one, 2 s chunked).
     chunks = [selects[i:i + GROUPS_PER_STATEMENT] for i in range(0, len(selects), GROUPS_PER_STATEMENT)] \
@@ -425,8 +473,8 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
     statements = []
     for number, chunk in enumerate(chunks):
         union = " UNION ALL BY NAME ".join(f"({s})" for s in chunk)
-        head = f"CREATE OR REPLACE TABLE {quote_ident(table)} AS" if number == 0 else \
-            f"INSERT INTO {quote_ident(table)} BY NAME"
+        head = f"CREATE OR REPLACE TABLE {quote_ident(table_name)} AS" if number == 0 else \
+            f"INSERT INTO {quote_ident(table_name)} BY NAME"
         statements.append(
             f"{head} SELECT {canonical}{extra_cols}, "  # noqa: S608 - identifiers quoted; fragments generated from the schema module
             f"source_file, CAST(source_row AS BIGINT) AS source_row, "
@@ -435,8 +483,8 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
     if progress is not None:
         progress(f"reading {side}", watch=con, rows_total=footer_rows, files=len(files))
     try:
-        for stage in staging:
-            con.execute(stage)
+        for stage_sql in staging:
+            con.execute(stage_sql)
         for statement in statements:
             con.execute(statement)
         for name in staged_names:
@@ -447,7 +495,8 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
         raise  # the machine's problem, not the file's: reported as such (exit 70 / 74), never as bad input
     except duckdb.Error as exc:
         first = engine_reason(exc)
-        where = files[0] if len(files) == 1 else f"{len(files)} {side} files"
+        where = tables[0].origin if len(tables) == 1 else f"{len(tables)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
-    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table)}").fetchall()  # noqa: S608 - identifier quoted
-    return SideInput(side, table, files, present, list(extras), int(rows[0][0]), footer_rows, source_names)
+    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table_name)}").fetchall()  # noqa: S608 - identifier quoted
+    return SideInput(side, table_name, files, present, list(extras), int(rows[0][0]), footer_rows, source_names,
+                     tables)

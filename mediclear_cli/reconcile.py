@@ -20,6 +20,7 @@ from mediclear_cli.errors import CheckFailed
 from mediclear_cli.inputs import SideInput, load_side
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
+from mediclear_cli.sources import ReadOptions
 from mediclear_cli.writeoffs import written_off
 
 MONEY_SUMMED = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay", "clr_amt")
@@ -30,6 +31,7 @@ class ReconOptions:
     period: Period
     tolerance: Decimal = Decimal("0.00")
     carry: Any = None  # workspace.CarryIn: held rows of earlier months to consider again (None: the run stands alone)
+    read: ReadOptions = field(default_factory=ReadOptions)  # how text and Excel inputs are read
 
 
 @dataclass
@@ -108,7 +110,8 @@ def reconcile(
     `progress(stage, **counts)` hears when each side starts loading (with the rows its footers declare) and
     when reconciling starts."""
     engine.run(con, "macros")
-    sides = {"claims": load_side(con, "claims", claims, progress), "ledger": load_side(con, "ledger", ledger, progress)}
+    sides = {side: load_side(con, side, paths, progress, options.read)
+             for side, paths in (("claims", claims), ("ledger", ledger))}
     if progress is not None:
         progress("reconciling", rows=sides["claims"].rows + sides["ledger"].rows)
     result = ReconResult(options, sides)

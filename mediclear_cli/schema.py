@@ -43,21 +43,28 @@ class Column:
     needed_by: tuple[str, ...]  # the sides for which the column is required
     label_zh: str
     aliases: tuple[str, ...] = ()
+    # Chinese column headers (besides label_zh) that exports use for this column: 结算编号, 姓名, …
+    headers_zh: tuple[str, ...] = ()
+
+    @property
+    def header_names(self) -> tuple[str, ...]:
+        """Every header an input may give this column under: the name, its aliases, its Chinese names."""
+        return (self.name, *self.aliases, self.label_zh, *self.headers_zh)
 
 
 _BOTH = ("claims", "ledger")
 _LEDGER = ("ledger",)
 
 COLUMNS: tuple[Column, ...] = (
-    Column("setl_id", Kind.KEY, _BOTH, "结算ID"),
-    Column("setl_time", Kind.TIME, _BOTH, "结算时间"),
+    Column("setl_id", Kind.KEY, _BOTH, "结算ID", headers_zh=("结算编号", "结算流水号")),
+    Column("setl_time", Kind.TIME, _BOTH, "结算时间", headers_zh=("结算日期",)),
     Column("medfee_sumamt", Kind.MONEY, _BOTH, "医疗费总额"),
     Column("fund_pay_sumamt", Kind.MONEY, _BOTH, "基金支付总额"),
-    Column("acct_pay", Kind.MONEY, _BOTH, "个人账户支出"),
+    Column("acct_pay", Kind.MONEY, _BOTH, "个人账户支出", headers_zh=("个人账户支付", "个账支出")),
     Column("insuplc_admdvs", Kind.REGION, _LEDGER, "参保地医保区划", ("insu_admdvs",)),
     Column("mdtrtarea_admvs", Kind.REGION, _LEDGER, "就医地医保区划", ("fix_blng_admdvs", "mdtrt_area_admvs")),
-    Column("psn_cash_pay", Kind.MONEY, (), "现金支付金额", ("cash_payamt",)),
-    Column("hifp_pay", Kind.MONEY, (), "统筹基金支出"),
+    Column("psn_cash_pay", Kind.MONEY, (), "现金支付金额", ("cash_payamt",), ("个人现金支出", "现金支付")),
+    Column("hifp_pay", Kind.MONEY, (), "统筹基金支出", headers_zh=("基本医疗保险统筹基金支出",)),
     Column("cvlserv_pay", Kind.MONEY, (), "公务员医疗补助"),
     Column("hifob_pay", Kind.MONEY, (), "大额医疗补助"),
     Column("hifmi_pay", Kind.MONEY, (), "大病保险"),
@@ -66,15 +73,15 @@ COLUMNS: tuple[Column, ...] = (
     Column("maf_pay", Kind.MONEY, (), "医疗救助"),
     Column("oth_pay", Kind.MONEY, (), "其他支出", ("othfund_pay",)),
     Column("psn_no", Kind.CODE, (), "人员编号"),
-    Column("mdtrt_id", Kind.CODE, (), "就诊ID"),
+    Column("mdtrt_id", Kind.CODE, (), "就诊ID", headers_zh=("就诊编号",)),
     Column("insutype", Kind.CODE, (), "险种类型"),
     Column("med_type", Kind.CODE, (), "医疗类别"),
     Column("clr_type", Kind.CODE, (), "清算类别"),
     Column("clr_way", Kind.CODE, (), "清算方式"),
-    Column("fixmedins_code", Kind.CODE, (), "定点医药机构编号"),
+    Column("fixmedins_code", Kind.CODE, (), "定点医药机构编号", headers_zh=("医药机构编号", "定点医疗机构编号")),
     Column("refd_setl_flag", Kind.CODE, (), "退费结算标志"),
     Column("certno", Kind.PERSONAL, (), "证件号码"),
-    Column("psn_name", Kind.PERSONAL, (), "人员姓名"),
+    Column("psn_name", Kind.PERSONAL, (), "人员姓名", headers_zh=("姓名",)),
 )
 
 BY_NAME = {c.name: c for c in COLUMNS}

@@ -8,14 +8,15 @@ from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident
 from mediclear_cli.errors import UsageError
 from mediclear_cli.inputs import load_side
+from mediclear_cli.sources import ReadOptions
 
 
-def validate_paths(paths: list[str], side: str) -> tuple[list[dict[str, Any]], int]:
+def validate_paths(paths: list[str], side: str, read: ReadOptions | None = None) -> tuple[list[dict[str, Any]], int]:
     if side not in schema.SIDES:
         raise UsageError(f"--side {side!r}: expected claims or ledger")
     with engine.session() as con:
         engine.run(con, "macros")
-        loaded = load_side(con, side, paths)
+        loaded = load_side(con, side, paths, read=read)
         rows = con.execute(
             f"SELECT source_file, source_row, reject_column, reject_reason, setl_id FROM {quote_ident(side)} "  # noqa: S608 - identifier quoted
             "WHERE reject_reason IS NOT NULL ORDER BY source_file, source_row"

@@ -86,7 +86,8 @@ def test_gb18030_csv_inputs(tmp_path):
     summary = json.loads(result.stdout)
     assert summary["rows"]["changed"] == 1 and summary["columns"]["amount"]["kind"] == "number"
     assert summary["columns"]["name"]["rows_differ"] == 0
-    cli(["diff", tmp_path / "l.csv", tmp_path / "r.csv", "--key", "id"], 2)  # CSV needs --encoding
+    detected = cli(["diff", tmp_path / "l.csv", tmp_path / "r.csv", "--key", "id", "--json"], 1)  # GB18030 detected
+    assert json.loads(detected.stdout)["rows"]["changed"] == 1
 
 
 def test_usage_and_input_errors(tmp_path):

@@ -21,6 +21,7 @@ from mediclear_cli.manifest import hash_inputs, run_id_of
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, reconcile
 from mediclear_cli.screen import ScreenOptions
+from mediclear_cli.sources import ReadOptions, Staged
 from mediclear_cli.summary import RunSummary, SideSummary
 
 if TYPE_CHECKING:
@@ -56,6 +57,7 @@ class JobSpec:
     force: bool = False  # clear a month in which no settlement of the inputs lies (refused otherwise)
     max_rejected: str = "5%"  # a side with a larger share of rejected rows is unusable input (exit 65)
     sign_key: bytes | None = None  # HMAC key: manifest.sig lets `verify --key` prove the run was not changed
+    read: ReadOptions = field(default_factory=ReadOptions)  # text and Excel inputs: format, encoding, --map
 
     def max_rejected_share(self) -> Decimal:
         text = self.max_rejected.strip()
@@ -144,7 +146,7 @@ def prepare(
 ) -> tuple[ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
     period = Period.parse(spec.period)
     refuse_future(period)
-    options = ReconOptions(period, spec.tolerance_decimal(), carry)
+    options = ReconOptions(period, spec.tolerance_decimal(), carry, spec.read.checked())
     rejected_share = spec.max_rejected_share()  # a usage error is found before the month is read, not after
     clear_options = ClearOptions(spec.level, spec.settlement)
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
@@ -167,11 +169,25 @@ def prepare(
                           progress)
         progress("hashing inputs")
         inputs = hashing.result()
+    describe_reading(inputs, [t for side in recon.sides.values() for t in side.tables])
+    if spec.read.checked() != ReadOptions():
+        # --map and the forced format or encoding change what the files say: another reading is another run
+        spec_options["read"] = spec.read.checked().describe()
     refuse_mostly_rejected(con, recon, rejected_share, spec.max_rejected)
     if not spec.force:
         refuse_empty_month(recon)
     run_id = run_id_of(inputs, spec_options)
     return recon, inputs, run_id, spec_options
+
+
+def describe_reading(entries: list[dict[str, Any]], tables: list[Staged]) -> None:
+    """Add to each manifest input that is not Parquet how it was read: its tables (a zip's members, a
+    workbook's sheets), format, encoding and delimiter — what an auditor needs to read it the same way."""
+    for entry in entries:
+        read = [t.describe() for t in tables
+                if t.format != "parquet" and (t.origin == entry["file"] or t.origin.startswith(entry["file"] + "!"))]
+        if read:
+            entry["read_as"] = read
 
 
 def refuse_future(period: Period) -> None:

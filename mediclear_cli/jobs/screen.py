@@ -17,11 +17,13 @@ from mediclear_cli.manifest import hash_inputs, manifest_head, run_id_of
 from mediclear_cli.periods import Period
 from mediclear_cli.runfolder import RunFolder
 from mediclear_cli.screen import ScreenOptions, screen_table
+from mediclear_cli.sources import ReadOptions
 from mediclear_cli.writers import write_json, write_parquet
 
 
 def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, options: ScreenOptions,
-               memory_limit: str = "", temp_directory: str = "") -> tuple[dict[str, Any], ExitCode]:
+               memory_limit: str = "", temp_directory: str = "",
+               read: ReadOptions | None = None) -> tuple[dict[str, Any], ExitCode]:
     """`mediclear screen`: the risk screens over one side's valid rows of the period (the ledger when given,
     else the claims): flags.parquet, screen_summary.json, manifest.json."""
     from mediclear_cli.inputs import load_side
@@ -35,7 +37,7 @@ def run_screen(claims: list[str], ledger: list[str], period: str, out: Path, opt
     refuse_future(window)
     with sized_session(memory_limit, temp_directory, (side, [str(p) for p in files])) as con:
         engine.run(con, "macros")
-        load_side(con, side, [str(p) for p in files])
+        load_side(con, side, [str(p) for p in files], read=read)
         result = screen_table(con, side, "reject_reason IS NULL AND setl_time >= $start AND setl_time < $end",
                               {"start": window.start, "end": window.end}, options, side)
         summary = result.summary(options) | {"period": window.label, "tool_version": __version__}

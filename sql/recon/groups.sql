@@ -3,12 +3,14 @@
 -- all sums over it — one pass over the month instead of three.
 -- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)).
 -- Reads: recon_rows.
--- Keeps: counts and money sums are exact (BIGINT, DECIMAL); in_window is false, never NULL, for a row
---        without a valid settlement time; setl_id_hash_sum is Σ of the first 60 bits of SHA-256(setl_id)
+-- Keeps: counts and money sums are exact (BIGINT, DECIMAL); in_window is false, never NULL, for a
+--        rejected row without a valid settlement time, and true for a valid row without one (only the
+--        platform's 3202 detail file has none: it is the hospital's statement of the period reconciled); setl_id_hash_sum is Σ of the first 60 bits of SHA-256(setl_id)
 --        (an empty id hashes as ''), so sums of it are the control totals' hash totals.
 CREATE OR REPLACE TEMP TABLE recon_groups AS
 SELECT side, category, insutype, clr_type,
-       coalesce(setl_time >= $period_start AND setl_time < $period_end, false) AS in_window,
+       coalesce(setl_time >= $period_start AND setl_time < $period_end,
+                category <> 'rejected' AND setl_time IS NULL) AS in_window,
        count(*) AS records,
        sum(medfee_sumamt) AS medfee_sumamt,
        sum(fund_pay_sumamt) AS fund_pay_sumamt,
