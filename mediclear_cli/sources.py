@@ -237,7 +237,27 @@ def _line_at(opener: Opener, offset: int) -> int:
     return lines
 
 
-def _check_decode(opener: Opener, encoding: str, sink: IO[str] | None) -> tuple[int, int] | None:
+class _Census:
+    """What the decoded text holds: characters of two UTF-8 bytes (Latin, Greek, Cyrillic …) and CJK ones."""
+
+    def __init__(self) -> None:
+        self.two_byte = 0
+        self.cjk = 0
+
+    def count(self, text: str) -> None:
+        if text.isascii():
+            return
+        self.two_byte += sum(1 for ch in text if "\u0080" <= ch <= "\u07ff")
+        self.cjk += sum(1 for ch in text if "\u3000" <= ch <= "\u9fff")
+
+    def looks_misread(self) -> bool:
+        """UTF-8 that holds accented Latin and not one Chinese character, in a Chinese settlement extract, is
+        far more likely GB18030 bytes that happen to be valid UTF-8 (钱 is C7 AE, which UTF-8 reads as Ǯ)."""
+        return self.two_byte > 0 and self.cjk == 0
+
+
+def _check_decode(opener: Opener, encoding: str, sink: IO[str] | None,
+                  census: _Census | None = None) -> tuple[int, int] | None:
     """Decode the whole stream strictly (writing UTF-8 text to `sink` when given): None when it decodes, else
     (byte offset, line) of the first invalid byte. A byte-order mark after the start is an error here too."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -260,6 +280,8 @@ def _check_decode(opener: Opener, encoding: str, sink: IO[str] | None) -> tuple[
                 raise _StrayBom()
             if sink is not None and text:
                 sink.write(text)
+            if census is not None:
+                census.count(text)
             consumed += len(chunk)
             if not chunk:
                 return None
@@ -287,12 +309,17 @@ def _to_utf8(origin: str, opener: Opener, target: Path, read: ReadOptions, plain
     candidates = [read.encoding] if read.encoding != "auto" else ([bom] if bom else ["utf-8", "gb18030"])
     for encoding in candidates:
         direct = encoding == "utf-8" and plain_file is not None
+        census = _Census() if read.encoding == "auto" and encoding == "utf-8" and not bom else None
         try:
             if direct:
-                failure = _check_decode(opener, "utf-8", None)
+                failure = _check_decode(opener, "utf-8", None, census)
             else:
                 with open(target, "w", encoding="utf-8", newline="") as sink:
-                    failure = _check_decode(opener, encoding, sink)
+                    failure = _check_decode(opener, encoding, sink, census)
+            if failure is None and census is not None and census.looks_misread():
+                with open(target, "w", encoding="utf-8", newline="") as sink:
+                    if _check_decode(opener, "gb18030", sink) is None:
+                        return target, "gb18030"
         except _StrayBom:
             line = _stray_bom_line(opener, encoding)
             raise InputDataError(f"{origin}: line {line}: a byte-order mark in the middle of the file — two "
@@ -315,13 +342,13 @@ def _stray_bom_line(opener: Opener, encoding: str) -> int:
 
 
 def _sniff_delimiter(header: str, kind: str) -> str:
-    if kind == "csv":
-        return ","
+    """TAB for .tsv and 3202; otherwise whichever of TAB, pipe, comma and semicolon the header line holds most
+    (a ".csv" that is TAB-separated is common), comma for a .csv naming one column, else TAB."""
     if kind in ("tsv", "3202"):
         return "\t"
     counts = {d: header.count(d) for d in ("\t", "|", ",", ";")}
     best = max(counts, key=lambda d: counts[d])
-    return best if counts[best] else "\t"
+    return best if counts[best] else ("," if kind == "csv" else "\t")
 
 
 def _first_line(path: Path) -> str:
