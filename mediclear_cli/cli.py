@@ -379,6 +379,44 @@ def validate(
 
 @app.command()
 @_guarded
+def convert(
+    paths: Annotated[list[str], typer.Argument(metavar="PATH...", help="Files, directories or globs of one side.")],
+    side: Annotated[str, typer.Option("--side", metavar="claims|ledger", help="claims or ledger: which columns are required.")],
+    out: Annotated[Path, typer.Option("--out", metavar="DIR", help="Folder for the Parquet files (one per input table).")],
+    as_json: JsonOpt = False,
+    fmt: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
+    sheet: SheetOpt = None,
+    maps: MapOpt = None,
+    claims_format: ClaimsFormatOpt = None,
+    memory_limit: MemoryOpt = "",
+    temp_dir: TempOpt = "",
+) -> None:
+    """Write inputs as they arrive (CSV, TXT, xlsx, zip) as contract Parquet: contract names, exact money, zstd.
+
+    Example: mediclear convert /data/2026-10/ledger.csv --side ledger --out /data/2026-10/ledger
+    """
+    from mediclear_cli.convert import convert as convert_inputs
+
+    with console.stages() as stage:
+        report = convert_inputs(paths, side, out, _read(fmt, encoding, sheet, maps, claims_format), memory_limit,
+                                temp_dir, stage)
+    for table in report["tables"]:
+        note = f"{table['table']}: {table['rows']} rows -> {out / table['file']}"
+        if table["kept_as_text"]:
+            note += f" (kept as text, some values do not convert: {', '.join(table['kept_as_text'])})"
+        console.note(note)
+    if report["would_reject"]:
+        console.warn(f"{report['would_reject']} rows would be rejected when cleared (reasons in --json; "
+                     "`mediclear validate` lists them)")
+    code = ExitCode.HELD if report["would_reject"] else ExitCode.OK
+    if as_json:
+        sys.stdout.write(to_json(report))
+    raise typer.Exit(int(code))
+
+
+@app.command()
+@_guarded
 def sample(
     out_dir: Annotated[Path, typer.Argument(metavar="OUT_DIR", help="Folder to write the generated month into.")],
     rows: Annotated[int, typer.Option("--rows", metavar="N", min=10, help="Settlements per side (about).")] = 5000,

@@ -415,10 +415,10 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
             # The run's scratch folder; a connection made outside engine.session gets a private one for the load.
             scratch = scratch_if_any(con) or Path(cleanup.enter_context(TemporaryDirectory(prefix="mediclear-")))
             tables = stage(files, scratch, read)
-        return _load_tables(con, side, files, tables, read, progress)
+        return load_tables(con, side, files, tables, read, progress)
 
 
-def _load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
+def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
                  read: ReadOptions, progress: Callable[..., None] | None) -> SideInput:
     groups: dict[tuple[tuple[str, str], ...], list[Staged]] = {}
     schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}

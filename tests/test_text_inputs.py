@@ -271,3 +271,36 @@ def test_short_gb18030_that_is_also_valid_utf8_is_read_as_gb18030(tmp_path: Path
     con = duckdb.connect()
     load_side(con, "ledger", [str(ledger)])
     assert con.sql("SELECT psn_name FROM ledger").fetchall() == [("钱",)]
+
+
+def test_convert_writes_contract_parquet_that_clears_as_the_text_did(tmp_path: Path, reference: dict[str, Any]) -> None:
+    for side in ("claims", "ledger"):
+        (tmp_path / "text" / side).mkdir(parents=True)
+        (tmp_path / "text" / side / f"{side}.csv").write_bytes(
+            delimited(reference["tables"][side][0], ",", lambda n: ZH_HEADERS.get(n, n)).encode("gb18030"))
+        result = cli(["convert", tmp_path / "text" / side, "--side", side, "--out", tmp_path / "pq" / side, "--json"], 1)
+        report = json.loads(result.stdout)
+        assert report["rows"] == reference["tables"][side][0].num_rows and report["would_reject"] > 0
+        converted = pq.read_table(tmp_path / "pq" / side / f"{side}.parquet")
+        assert converted.schema.field("medfee_sumamt").type == pa.decimal128(18, 2)
+        assert pa.types.is_timestamp(converted.schema.field("setl_time").type)
+        assert "setl_id" in converted.column_names and "结算ID" not in converted.column_names
+    out = tmp_path / "run"
+    cli(["clear", "--claims", tmp_path / "pq" / "claims", "--ledger", tmp_path / "pq" / "ledger", "--period", "2026-10",
+         "--out", out, "--regions", SAMPLE / "regions.parquet", "--pdf", "never"], 1)
+    for name in ("net_positions.parquet", "pair_totals.parquet", "transfers.parquet", "fund_split.parquet"):
+        assert (out / name).read_bytes() == (reference["run"] / name).read_bytes(), name
+
+
+def test_convert_keeps_a_column_that_does_not_convert_as_text_and_writes_nothing_on_bad_input(tmp_path: Path) -> None:
+    good = tmp_path / "a.csv"
+    good.write_text(BAD_HEADER + GOOD.format(n=1) + "A2,2026-10-02 10:00:00,1.2E+3,5.00,5.00,150000,110000\n",
+                    encoding="utf-8")
+    report = json.loads(cli(["convert", good, "--side", "ledger", "--out", tmp_path / "out", "--json"], 1).stdout)
+    assert report["tables"][0]["kept_as_text"] == ["medfee_sumamt"]
+    assert report["tables"][0]["would_reject"] == {"bad_money": 1}
+    assert pq.read_table(tmp_path / "out" / "a.parquet")["medfee_sumamt"].to_pylist() == ["10.00", "1.2E+3"]
+    bad = tmp_path / "b.csv"
+    bad.write_text(BAD_HEADER, encoding="utf-8")
+    cli(["convert", good, bad, "--side", "ledger", "--out", tmp_path / "out2"], 65)
+    assert not (tmp_path / "out2").exists() and not list(tmp_path.glob(".out2*"))
