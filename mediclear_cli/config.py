@@ -8,6 +8,8 @@
     regions = "/data/regions.parquet"
     level = "province"
     memory_limit = "4GB"
+    encoding = "gb18030"                   # text inputs; also format, sheet, claims_format
+    map = ["JSID=setl_id"]                 # --map: a column the header tables do not know
 
 Relative paths in the file (workspace, claims, ledger, out, regions, prepaid, temp_dir) are relative to the
 folder that holds the file, not to the working directory: a cron job started anywhere finds the same files and

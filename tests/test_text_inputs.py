@@ -304,3 +304,28 @@ def test_convert_keeps_a_column_that_does_not_convert_as_text_and_writes_nothing
     bad.write_text(BAD_HEADER, encoding="utf-8")
     cli(["convert", good, bad, "--side", "ledger", "--out", tmp_path / "out2"], 65)
     assert not (tmp_path / "out2").exists() and not list(tmp_path.glob(".out2*"))
+
+
+def test_reading_options_come_from_mediclear_toml_too(tmp_path: Path) -> None:
+    (tmp_path / "ledger.csv").write_text(
+        "JSID;setl_time;medfee_sumamt;fund_pay_sumamt;acct_pay;insuplc_admdvs;mdtrtarea_admvs\n"
+        "A1;2026-10-02 10:00:00;100.00;70.00;10.00;150000;110000\n", encoding="utf-8")
+    (tmp_path / "claims.csv").write_text(
+        "JSID;setl_time;medfee_sumamt;fund_pay_sumamt;acct_pay\nA1;2026-10-02 10:00:00;100.00;70.00;10.00\n",
+        encoding="utf-8")
+    (tmp_path / "mediclear.toml").write_text(
+        '[clear]\nclaims = ["claims.csv"]\nledger = ["ledger.csv"]\nmap = ["JSID=setl_id"]\nencoding = "utf-8"\n'
+        'out = "run"\npdf = "never"\n', encoding="utf-8")
+    result = cli(["--config", tmp_path / "mediclear.toml", "clear", "--period", "2026-10", "--json"], 0)
+    assert json.loads(result.stdout)["sides"]["ledger"]["categories"]["matched"]["records"] == 1
+    options = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))["options"]
+    assert options["read"] == {"encoding": "utf-8", "map": ["JSID=setl_id"]}  # part of what the run is
+
+
+def test_readme_lists_every_chinese_header_the_schema_accepts() -> None:
+    from mediclear_cli import schema
+
+    readme = (SAMPLE.parent / "README.md").read_text(encoding="utf-8")
+    for column in schema.COLUMNS:
+        for header in (column.label_zh, *column.headers_zh):
+            assert header in readme, header
