@@ -332,6 +332,9 @@ def reconcile(
     sheet: SheetOpt = None,
     maps: MapOpt = None,
     claims_format: ClaimsFormatOpt = None,
+    platform_result: Annotated[Optional[str], typer.Option(
+        "--platform-result", metavar="FILE", help="The platform's 3202 result file: compare its stmt_rslt per "
+        "setl_id with mediclear's (platform_compare.parquet; exit 1 when they disagree).")] = None,
 ) -> None:
     """Reconcile only: summary.json and exceptions.parquet (plus manifest.json).
 
@@ -341,7 +344,7 @@ def reconcile(
 
     spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir,
                    force=force, max_rejected=max_rejected, sign_key=_key(sign),
-                   read=_read(fmt, encoding, sheet, maps, claims_format))
+                   read=_read(fmt, encoding, sheet, maps, claims_format), platform_result=platform_result)
     earlier = _finished_run(out)
     with console.stages() as stage:
         summary, code = run_reconcile(spec, stage)

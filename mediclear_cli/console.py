@@ -127,14 +127,38 @@ class _Stages:
         self.total = 0
         self.stop_polling: Any = None
 
-    def __call__(self, stage: str, watch: Any = None, rows_total: int | None = None, **_fields: Any) -> None:
+    def __call__(self, stage: str, watch: Any = None, rows_total: int | None = None, count: Any = None,
+                 unit: str = "rows", **_fields: Any) -> None:
         self.end()
         self.name, self.started = stage, time.monotonic()
-        self.total = int(rows_total or 0)
+        self.total = int(rows_total or 0) if unit == "rows" else 0
         rows = f"of {self.total:,} rows" if self.total else ""
-        self.task = self.progress.add_task(f"mediclear: {stage}", total=self.total or None, rows=rows, rate="")
+        total = int(rows_total or 0) or None
+        self.task = self.progress.add_task(f"mediclear: {stage}", total=total, rows=rows, rate="")
         if watch is not None and self.total:
             self._poll(watch)
+        elif count is not None:
+            self._count(count, unit, total)
+
+    def _count(self, count: Any, unit: str, total: int | None) -> None:
+        """Progress reported by the stage itself through a tally it updates (sources.Tally: bytes decoded, the
+        bar, then rows parsed, shown beside it)."""
+        import threading
+
+        stop = threading.Event()
+        task, started = self.task, self.started
+
+        def run() -> None:
+            while not stop.wait(0.25):
+                done = int(count.bytes)
+                rate = done / max(time.monotonic() - started, 1e-3)
+                shown = f"{done / 2**20:,.0f} MiB" + (f" / {total / 2**20:,.0f} MiB" if total else "")
+                speed = f"{rate / 2**20:,.1f} MiB/s" + (f", {count.rows:,} rows parsed" if count.rows else "")
+                self.progress.update(task, completed=min(done, total) if total else done, rows=shown, rate=speed)
+
+        thread = threading.Thread(target=run, daemon=True, name="progress")
+        thread.start()
+        self.stop_polling = (stop, thread)
 
     def _poll(self, con: Any) -> None:
         import threading

@@ -25,7 +25,7 @@ from mediclear_cli.engine import quote_ident, quote_literal, scratch_if_any
 from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engine_reason
 from mediclear_cli.masking import masked
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
-from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, is_parquet, stage
+from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, Tally, is_parquet, stage
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
@@ -410,11 +410,13 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
         if all(is_parquet(p, read) for p in files):
             tables = stage(files, Path("."), read)
         else:
+            tally = Tally()
             if progress is not None:
-                progress(f"staging {side} text")
+                text_bytes = sum(p.stat().st_size for p in files if not is_parquet(p, read))
+                progress(f"staging {side} text", rows_total=text_bytes, unit="bytes", count=tally)
             # The run's scratch folder; a connection made outside engine.session gets a private one for the load.
             scratch = scratch_if_any(con) or Path(cleanup.enter_context(TemporaryDirectory(prefix="mediclear-")))
-            tables = stage(files, scratch, read)
+            tables = stage(files, scratch, read, tally)
         return load_tables(con, side, files, tables, read, progress)
 
 

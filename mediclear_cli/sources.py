@@ -139,10 +139,18 @@ def is_parquet(path: Path, read: ReadOptions) -> bool:
     return not (name.endswith(TEXT_SUFFIXES + EXCEL_SUFFIXES + ARCHIVE_SUFFIXES))
 
 
-def stage(files: list[Path], scratch: Path, read: ReadOptions,
-          progress: Callable[[int], None] | None = None) -> list[Staged]:
+@dataclass
+class Tally:
+    """How far staging is, for a progress display polling it from another thread: bytes decoded, rows parsed."""
+
+    bytes: int = 0
+    rows: int = 0
+
+
+def stage(files: list[Path], scratch: Path, read: ReadOptions, tally: Tally | None = None) -> list[Staged]:
     """Every input file as one or more Parquet tables (an archive or a workbook may hold several)."""
     staged: list[Staged] = []
+    tally = tally or Tally()
     for path in files:
         if is_parquet(path, read):
             staged.append(Staged(str(path), path))
@@ -152,7 +160,7 @@ def stage(files: list[Path], scratch: Path, read: ReadOptions,
             if kind == "xlsx":
                 staged.extend(_stage_workbook(origin, opener, target, read))
             else:
-                staged.append(_stage_text(origin, kind, opener, target, read, progress))
+                staged.append(_stage_text(origin, kind, opener, target, read, tally))
     return staged
 
 
@@ -257,7 +265,7 @@ class _Census:
 
 
 def _check_decode(opener: Opener, encoding: str, sink: IO[str] | None,
-                  census: _Census | None = None) -> tuple[int, int] | None:
+                  census: _Census | None = None, tally: Tally | None = None) -> tuple[int, int] | None:
     """Decode the whole stream strictly (writing UTF-8 text to `sink` when given): None when it decodes, else
     (byte offset, line) of the first invalid byte. A byte-order mark after the start is an error here too."""
     decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
@@ -283,6 +291,8 @@ def _check_decode(opener: Opener, encoding: str, sink: IO[str] | None,
             if census is not None:
                 census.count(text)
             consumed += len(chunk)
+            if tally is not None:
+                tally.bytes += len(chunk)
             if not chunk:
                 return None
 
@@ -301,7 +311,8 @@ def _bom(opener: Opener) -> str | None:
     return None
 
 
-def _to_utf8(origin: str, opener: Opener, target: Path, read: ReadOptions, plain_file: Path | None) -> tuple[Path, str]:
+def _to_utf8(origin: str, opener: Opener, target: Path, read: ReadOptions, plain_file: Path | None,
+             tally: Tally) -> tuple[Path, str]:
     """The stream as UTF-8 text on disk (the file itself when it already is one, else a transcoded copy) and
     the encoding it was read in. Invalid bytes: exit 65 with file, line and byte offset."""
     bom = _bom(opener)
@@ -312,10 +323,10 @@ def _to_utf8(origin: str, opener: Opener, target: Path, read: ReadOptions, plain
         census = _Census() if read.encoding == "auto" and encoding == "utf-8" and not bom else None
         try:
             if direct:
-                failure = _check_decode(opener, "utf-8", None, census)
+                failure = _check_decode(opener, "utf-8", None, census, tally)
             else:
                 with open(target, "w", encoding="utf-8", newline="") as sink:
-                    failure = _check_decode(opener, encoding, sink, census)
+                    failure = _check_decode(opener, encoding, sink, census, tally)
             if failure is None and census is not None and census.looks_misread():
                 with open(target, "w", encoding="utf-8", newline="") as sink:
                     if _check_decode(opener, "gb18030", sink) is None:
@@ -356,10 +367,9 @@ def _first_line(path: Path) -> str:
         return handle.readline()
 
 
-def _stage_text(origin: str, kind: str, opener: Opener, target: Path, read: ReadOptions,
-                progress: Callable[[int], None] | None) -> Staged:
+def _stage_text(origin: str, kind: str, opener: Opener, target: Path, read: ReadOptions, tally: Tally) -> Staged:
     plain_file = Path(origin) if Path(origin).is_file() and not origin.lower().endswith(ARCHIVE_SUFFIXES) else None
-    utf8, encoding = _to_utf8(origin, opener, target.with_suffix(".txt"), read, plain_file)
+    utf8, encoding = _to_utf8(origin, opener, target.with_suffix(".txt"), read, plain_file, tally)
     first = _first_line(utf8)
     if not first.strip():
         raise InputDataError(f"{origin}: line 1: empty; expected a header row naming the columns")
@@ -387,8 +397,7 @@ def _stage_text(origin: str, kind: str, opener: Opener, target: Path, read: Read
             for batch in reader:
                 writer.write_batch(batch, row_group_size=ROW_GROUP_ROWS)
                 rows += batch.num_rows
-                if progress is not None:
-                    progress(batch.num_rows)
+                tally.rows += batch.num_rows
     except pa.ArrowInvalid as exc:
         raise InputDataError(f"{origin}: {_locate_problem(utf8, delimiter, len(names), skip) or _arrow_reason(exc)}") from None
     if rows == 0:
@@ -483,9 +492,11 @@ def _stage_workbook(origin: str, opener: Opener, target: Path, read: ReadOptions
     import openpyxl
 
     try:
-        with opener() as handle:
-            data = io.BytesIO(handle.read())
-        book = openpyxl.load_workbook(data, read_only=True, data_only=True)
+        if Path(origin).is_file():
+            book = openpyxl.load_workbook(origin, read_only=True, data_only=True)
+        else:  # a member of a zip: openpyxl needs to seek
+            with opener() as handle:
+                book = openpyxl.load_workbook(io.BytesIO(handle.read()), read_only=True, data_only=True)
     except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a file that is not a workbook
         raise InputDataError(f"{origin}: cannot be read as an Excel workbook ({type(exc).__name__})") from None
     try:
@@ -499,13 +510,10 @@ def _stage_workbook(origin: str, opener: Opener, target: Path, read: ReadOptions
             sheets = chosen
         staged = []
         for number, sheet in enumerate(sheets):
-            table = _sheet_table(f"{origin}!{sheet.title}", sheet, read)
-            if table is None:
-                continue
             path = target.with_name(f"{target.stem}-{number}.parquet")
-            pq.write_table(table, path, compression="lz4", row_group_size=ROW_GROUP_ROWS)
-            staged.append(Staged(f"{origin}!{sheet.title}", path, "xlsx", None, None, table.num_rows,
-                                 {"sheet": sheet.title}))
+            rows = _stage_sheet(f"{origin}!{sheet.title}", sheet, read, path)
+            if rows is not None:
+                staged.append(Staged(f"{origin}!{sheet.title}", path, "xlsx", None, None, rows, {"sheet": sheet.title}))
     finally:
         book.close()
     if not staged:
@@ -513,7 +521,11 @@ def _stage_workbook(origin: str, opener: Opener, target: Path, read: ReadOptions
     return staged
 
 
-def _sheet_table(origin: str, sheet: Any, read: ReadOptions) -> pa.Table | None:
+SHEET_BATCH_ROWS = 50_000  # rows of a sheet held as Python values at once (a sheet may hold 1,048,575)
+
+
+def _stage_sheet(origin: str, sheet: Any, read: ReadOptions, path: Path) -> int | None:
+    """A sheet's rows as Parquet of text at `path`, streamed in batches; None when it has no header row."""
     rows = sheet.iter_rows(values_only=True)
     header = next(rows, None)
     if header is None or all(v is None or str(v).strip() == "" for v in header):
@@ -523,19 +535,32 @@ def _sheet_table(origin: str, sheet: Any, read: ReadOptions) -> pa.Table | None:
     names = _header(origin, ",".join(f'"{"" if v is None else str(v).replace(chr(34), chr(34) * 2)}"'
                                       for v in header), ",")
     money = _money_sources(names, read)
-    columns: list[list[str | None]] = [[] for _ in names]
     width = len(names)
-    for number, row in enumerate(rows, start=2):
-        if row is None or all(v is None for v in row):
-            continue
-        if len(row) > width and any(v is not None for v in row[width:]):
-            raise InputDataError(f"{origin}: row {number}: a value beyond the header's {width} columns")
-        for index in range(width):
-            value = row[index] if index < len(row) else None
-            columns[index].append(_cell_text(value, index in money))
-    if not columns[0] and width:
+    out_schema = pa.schema([pa.field(n, pa.string()) for n in names])
+    written = 0
+    columns: list[list[str | None]] = [[] for _ in names]
+
+    def flush(writer: pq.ParquetWriter) -> None:
+        nonlocal columns
+        writer.write_table(pa.table([pa.array(c, pa.string()) for c in columns], schema=out_schema))
+        columns = [[] for _ in names]
+
+    with pq.ParquetWriter(path, out_schema, compression="lz4") as writer:
+        for number, row in enumerate(rows, start=2):
+            if row is None or all(v is None for v in row):
+                continue
+            if len(row) > width and any(v is not None for v in row[width:]):
+                raise InputDataError(f"{origin}: row {number}: a value beyond the header's {width} columns")
+            for index in range(width):
+                columns[index].append(_cell_text(row[index] if index < len(row) else None, index in money))
+            written += 1
+            if written % SHEET_BATCH_ROWS == 0:
+                flush(writer)
+        if columns[0]:
+            flush(writer)
+    if not written:
         raise InputDataError(f"{origin}: row 1 is a header and no settlement follows it (an empty sheet?)")
-    return pa.table({n: pa.array(c, pa.string()) for n, c in zip(names, columns, strict=True)})
+    return written
 
 
 def _money_sources(names: list[str], read: ReadOptions) -> set[int]:

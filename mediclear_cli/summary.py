@@ -57,6 +57,7 @@ class RunSummary(TypedDict, total=False):
     clearing: ClearingSummary
     carry_forward: dict[str, Any]  # with a workspace: carried in, resolved, still held, held after
     screen: dict[str, Any]  # with --screen: flags and skipped rules
+    platform_compare: dict[str, Any]  # reconcile --platform-result: the platform's verdicts against ours
 
 
 @dataclass

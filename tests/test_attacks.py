@@ -363,7 +363,7 @@ def test_many_files_with_distinct_columns_load_in_linear_time_with_extras_packed
     monkeypatch.setattr(inputs, "PACK_EXTRAS_ABOVE", 5)
     monkeypatch.setattr(inputs, "GROUPS_PER_STATEMENT", 4)
     for i in range(30):  # each file has its own extra column, and some reorder the contract's
-        extra = {f"x{i}": f"v{i}", "姓名": "欧阳金丝雀"} if i % 3 else {f"x{i}": i}
+        extra = {f"x{i}": f"v{i}", "患者姓名": "欧阳金丝雀"} if i % 3 else {f"x{i}": i}  # 姓名 alone is psn_name
         record = row(f"S{i}", **extra)
         if i % 2:
             record = dict(reversed(list(record.items())))
@@ -373,7 +373,7 @@ def test_many_files_with_distinct_columns_load_in_linear_time_with_extras_packed
     side = inputs.load_side(con, "ledger", [str(tmp_path / "in")])
     assert side.rows == 30 and side.extras == ["extra_columns"]
     packed = dict(con.execute("SELECT setl_id, extra_columns FROM ledger").fetchall())
-    assert json.loads(packed["S1"]) == {"x1": "v1", "姓名": "欧****"}
+    assert json.loads(packed["S1"]) == {"x1": "v1", "患者姓名": "欧****"}
     assert json.loads(packed["S3"]) == {"x3": 3}
     assert con.execute("SELECT count(*) FROM ledger WHERE reject_reason IS NULL").fetchall()[0][0] == 30
 

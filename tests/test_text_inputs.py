@@ -329,3 +329,31 @@ def test_readme_lists_every_chinese_header_the_schema_accepts() -> None:
     for column in schema.COLUMNS:
         for header in (column.label_zh, *column.headers_zh):
             assert header in readme, header
+
+
+def test_reconcile_compares_the_platforms_3202_result_with_its_own_verdicts(tmp_path: Path) -> None:
+    """A: both say 0. B: the platform says 0, mediclear 3 (the hospital's fund amount differs). C: both say 1.
+    D: not in the result file. E: in the result file only."""
+    claims = write_rows(tmp_path / "claims.parquet", [row("A"), row("B", fund="60.00"), row("D")])
+    ledger = write_rows(tmp_path / "ledger.parquet", [row(s, vali_flag="1") for s in "ABCD"])
+    result = tmp_path / "3202_result.txt"
+    lines = ["P1\tM1\tA\tH4113020074620261002100000001\t0\t0\t对平\t100.00\t70.00\t10.00",
+             "P2\tM2\tB\tH4113020074620261002100000002\t0\t0\t对平\t100.00\t70.00\t10.00",
+             "P3\tM3\tC\tH4113020074620261002100000003\t1\t0\t中心多\t100.00\t70.00\t10.00",
+             "P5\tM5\tE\tH4113020074620261002100000005\t2\t0\t医药机构多\t5.00\t5.00\t0.00"]
+    result.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
+    out = tmp_path / "run"
+    summary = json.loads(cli(["reconcile", "--claims", claims, "--ledger", ledger, "--period", "2026-10", "--out", out,
+                              "--platform-result", result, "--json"], 1).stdout)["platform_compare"]
+    assert (summary["setl_ids"], summary["agree"], summary["disagree"]) == (5, 2, 3)
+    assert (summary["not_in_result_file"], summary["not_in_inputs"]) == (1, 1)
+    assert summary["read_as"][0]["encoding"] == "gb18030"
+    rows = {r["setl_id"]: r for r in pq.read_table(out / "platform_compare.parquet").to_pylist()}
+    assert rows["A"]["agree"] and rows["C"]["agree"] and rows["C"]["platform_stmt_rslt"] == "1"
+    assert (rows["B"]["platform_stmt_rslt"], rows["B"]["mediclear_stmt_rslt"]) == ("0", "3")
+    assert rows["B"]["why"] == "mediclear finds these columns differ: fund_pay_sumamt"
+    assert rows["D"]["why"] == "not in the platform's result file"
+    assert rows["E"]["why"] == "not in mediclear's inputs" and rows["E"]["platform_row"] == 4
+    assert rows["B"]["platform_fund_pay_sumamt"] == Decimal("70.00")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert "platform_result" in {i["role"] for i in manifest["inputs"]}

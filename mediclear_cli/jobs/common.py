@@ -58,6 +58,7 @@ class JobSpec:
     max_rejected: str = "5%"  # a side with a larger share of rejected rows is unusable input (exit 65)
     sign_key: bytes | None = None  # HMAC key: manifest.sig lets `verify --key` prove the run was not changed
     read: ReadOptions = field(default_factory=ReadOptions)  # text and Excel inputs: format, encoding, --map
+    platform_result: str | None = None  # reconcile: the platform's 3202 result file to compare verdicts with
 
     def max_rejected_share(self) -> Decimal:
         text = self.max_rejected.strip()
@@ -152,7 +153,7 @@ def prepare(
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
     refuse_shared_inputs(files["claims"], files["ledger"])
     check_output(spec.out, command, period.label, [p for paths in files.values() for p in paths], spec.workspace)
-    for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid)):
+    for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid), ("platform_result", spec.platform_result)):
         if path is not None:
             files[role] = resolve_paths([path], role)
     spec_options: dict[str, Any] = {"period": period.label, "tolerance": str(options.tolerance)}
@@ -259,13 +260,17 @@ def check_output(out: Path | None, command: str, period: str | None, inputs: lis
 
 
 def footer_rows(*sides: tuple[str, list[str]]) -> int | None:
-    """The rows the inputs' Parquet footers declare (all sides), to size the run's database; None when a file
-    cannot be resolved or read here, or is not Parquet (the real read reports problems properly)."""
+    """The rows the inputs' Parquet footers declare (all sides; a text or Excel file's rows guessed from its
+    size), to size the run's database; None when a file cannot be resolved or read here (the real read reports
+    problems properly)."""
     import pyarrow.parquet as pq
+
+    from mediclear_cli.sources import ReadOptions, estimated_rows, is_parquet
 
     try:
         paths = [p for what, given in sides for p in resolve_paths(given, what)]
-        return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+        return sum(pq.ParquetFile(p).metadata.num_rows if is_parquet(p, ReadOptions()) else estimated_rows(p)
+                   for p in paths)
     except Exception:  # noqa: BLE001 - only a hint; any problem is reported by the real read
         return None
 
