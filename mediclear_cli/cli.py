@@ -481,6 +481,44 @@ def screen(
     _finish(summary, code, as_json)
 
 
+@app.command("policy-check")
+@_guarded
+def policy_check(
+    ledger: Annotated[list[str], typer.Option("--ledger", metavar="PATH", help="Agency ledger with inscp_scp_amt and "
+                                              "act_pay_dedc (符合政策范围金额, 实际支付起付线); repeatable.")],
+    policy: Annotated[str, typer.Option("--policy", metavar="FILE", help="The insured regions' policies (Parquet, "
+                                        "CSV, xlsx or TOML; columns in README).")],
+    period: PeriodOpt,
+    out: OutOpt,
+    tolerance: Annotated[str, typer.Option("--tolerance", metavar="AMOUNT", help="Largest difference per settlement "
+                                           "still passed, in yuan.")] = "0.01",
+    as_json: JsonOpt = False,
+    memory_limit: MemoryOpt = "",
+    temp_dir: TempOpt = "",
+    fmt: FormatOpt = "auto",
+    encoding: EncodingOpt = "auto",
+    sheet: SheetOpt = None,
+    maps: MapOpt = None,
+) -> None:
+    """参保地政策: recompute what the pooled fund should have paid and flag settlements that paid otherwise.
+
+    Example: mediclear policy-check --ledger /data/2026-10/ledger --policy policy.csv --period 2026-10 --out policy/2026-10
+    """
+    from mediclear_cli.jobs import run_policy_check
+
+    with console.stages() as stage:
+        summary, code = run_policy_check(ledger, policy, period, out, tolerance, memory_limit, temp_dir,
+                                         _read(fmt, encoding, sheet, maps), stage)
+    console.note(f"policy check {summary['period']}: {summary['settlements']} settlements, {summary['passed']} "
+                 f"passed, {summary['flagged']} flagged, {summary['not_checked']} not checked")
+    for part, info in summary["flagged_by_part"].items():
+        console.note(f"  {part}: {info['records']} settlements, difference {info['difference']}")
+    if summary["missing_columns"]:
+        console.warn(f"the ledger has no {', '.join(summary['missing_columns'])} column: its settlements are "
+                     "not checked (--map names another column)")
+    _finish(summary, code, as_json)
+
+
 @app.command()
 @_guarded
 def diff(

@@ -83,27 +83,27 @@ def _convert_table(con: Any, side: str, path: Path, table: Staged, read: ReadOpt
     loaded = load_tables(con, side, [path], [table], read, None)
     mapping = loaded.source_names[table.origin]
     raw = f"read_parquet({quote_literal(str(table.path))}, file_row_number=true)"
-    kept_as_text = []
+    typed = [c for c in schema.COLUMNS if c.name in mapping and c.kind in (schema.Kind.MONEY, schema.Kind.TIME)]
+    # One pass over the file's own values beside the converted ones: which typed columns lost a value.
+    counts = [f"count(*) FILTER (WHERE nullif(trim(CAST(r.{quote_ident(mapping[c.name])} AS VARCHAR)), '') IS NOT NULL "
+              f"AND s.{quote_ident(c.name)} IS NULL)" for c in typed]
+    lost = con.execute(f"SELECT {', '.join(counts)} FROM {quote_ident(side)} s JOIN {raw} r "  # noqa: S608 - quoted
+                       "ON s.source_row = r.file_row_number + 1").fetchall()[0] if typed else ()
+    kept_as_text = [c.name for c, n in zip(typed, lost, strict=True) if n]
     select = []
     for column in schema.COLUMNS:
-        source = mapping.get(column.name)
-        if source is None:
+        if column.name not in mapping:
             continue
-        ours = f"s.{quote_ident(column.name)}"
-        if column.kind in (schema.Kind.MONEY, schema.Kind.TIME):
-            present = f"nullif(trim(CAST(r.{quote_ident(source)} AS VARCHAR)), '') IS NOT NULL"
-            lost = con.execute(f"SELECT count(*) FROM {quote_ident(side)} s JOIN {raw} r "  # noqa: S608 - quoted
-                               f"ON s.source_row = r.file_row_number + 1 WHERE {present} AND {ours} IS NULL").fetchall()[0][0]
-            if lost:
-                kept_as_text.append(column.name)
-                select.append(f"CAST(r.{quote_ident(source)} AS VARCHAR) AS {quote_ident(column.name)}")
-                continue
-        select.append(f"{ours} AS {quote_ident(column.name)}")
+        if column.name in kept_as_text:
+            select.append(f"CAST(r.{quote_ident(mapping[column.name])} AS VARCHAR) AS {quote_ident(column.name)}")
+        else:
+            select.append(f"s.{quote_ident(column.name)}")
     select += [f"s.{quote_ident(e)}" for e in loaded.extras]
+    source = (f"{quote_ident(side)} s JOIN {raw} r ON s.source_row = r.file_row_number + 1" if kept_as_text
+              else f"{quote_ident(side)} s")
     con.execute(
-        f"COPY (SELECT {', '.join(select)} FROM {quote_ident(side)} s JOIN {raw} r "  # noqa: S608 - identifiers and path quoted
-        f"ON s.source_row = r.file_row_number + 1 ORDER BY s.source_row) TO {quote_literal(str(target))} "
-        f"(FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
+        f"COPY (SELECT {', '.join(select)} FROM {source} ORDER BY s.source_row) "  # noqa: S608 - identifiers and path quoted
+        f"TO {quote_literal(str(target))} (FORMAT parquet, COMPRESSION zstd, ROW_GROUP_SIZE {ROW_GROUP_ROWS})")
     reasons = dict(con.execute(f"SELECT reject_reason, count(*) FROM {quote_ident(side)} "  # noqa: S608 - quoted
                                "WHERE reject_reason IS NOT NULL GROUP BY ALL ORDER BY 1").fetchall())
     return {"table": table.origin, "rows": loaded.rows, "read_as": table.describe(),

@@ -13,8 +13,9 @@ from __future__ import annotations
 from mediclear_cli.jobs.clear import DATA_OUTPUTS, run_clear
 from mediclear_cli.jobs.common import JobSpec, Progress, check_output
 from mediclear_cli.jobs.diff import run_diff, run_diff_runs
+from mediclear_cli.jobs.policy import run_policy_check
 from mediclear_cli.jobs.reconcile import run_reconcile
 from mediclear_cli.jobs.screen import run_screen
 
 __all__ = ["DATA_OUTPUTS", "JobSpec", "Progress", "check_output", "run_clear", "run_diff", "run_diff_runs",
-           "run_reconcile", "run_screen"]
+           "run_policy_check", "run_reconcile", "run_screen"]
