@@ -275,6 +275,9 @@ def clear(
     sheet: SheetOpt = None,
     maps: MapOpt = None,
     claims_format: ClaimsFormatOpt = None,
+    policy: Annotated[Optional[str], typer.Option("--policy", metavar="FILE", help="Also check the ledger against "
+                                                  "the insured regions' policies: policy_flags.parquet and a 政策核算 "
+                                                  "sheet (see policy-check).")] = None,
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job).
 
@@ -295,7 +298,7 @@ def clear(
                    temp_dir, excel_exceptions, statements, lang, pdf, screen,
                    ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group),
                    Path(workspace) if workspace else None, force, max_rejected, _key(sign),
-                   _read(fmt, encoding, sheet, maps, claims_format))
+                   _read(fmt, encoding, sheet, maps, claims_format), policy=fill_period([policy], month)[0] if policy else None)
     console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
     earlier = _finished_run(out_path)
     with console.stages() as stage:
@@ -304,6 +307,10 @@ def clear(
     console.show_clearing(summary, run.clearing.net_positions.to_pylist(), run.notes.resources)
     if "screen" in summary:
         console.note(f"risk screens: {summary['screen']['flags']} flags in flags.parquet")
+    if "policy" in summary:
+        console.note(f"policy check: {summary['policy']['flagged']} settlements flagged in policy_flags.parquet "
+                     f"and the 政策核算 sheet ({summary['policy']['passed']} passed, "
+                     f"{summary['policy']['not_checked']} not checked)")
     console.show_carry(summary, run.notes.workspace)
     for notice in run.notes.notices:
         console.warn(notice)

@@ -33,7 +33,7 @@ from mediclear_cli.errors import ConfigError
 from mediclear_cli.periods import Period
 
 LIST_KEYS = {"claims", "ledger", "maps"}
-PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace", "sign"}
+PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace", "sign", "policy"}
 WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff", "void")
 TOP_KEYS = {"workspace", "log_format", "clear"}
 
@@ -63,7 +63,7 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "temp_dir": (str,), "excel_exceptions": (int,), "statements": (bool,), "lang": (str,), "pdf": (str,),
     "screen": (bool,), "readmit_days": (int,), "duplicate_window_hours": (int, float), "outlier_k": (int, float),
     "outlier_min_group": (int,), "workspace": (str,), "max_rejected": (str, int, float), "sign": (str,),
-    "fmt": (str,), "encoding": (str,), "sheet": (str,), "maps": (list,), "claims_format": (str,),
+    "fmt": (str,), "encoding": (str,), "sheet": (str,), "maps": (list,), "claims_format": (str,), "policy": (str,),
 }
 # Keys of the file spelt as the option is (--format, --map), where the parameter's name differs.
 KEY_ALIASES = {"format": "fmt", "map": "maps"}

@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
 from mediclear_cli.errors import OutputError
 from mediclear_cli.names import national_names
 from mediclear_cli.periods import Period
+from mediclear_cli.sample_policy import PolicyState, add_policy_columns, finish, sample_policies
 from mediclear_cli.schema import MONEY_ARROW
 
 CHUNK = 1_000_000
@@ -176,8 +178,17 @@ def _settlements(rng: np.random.Generator, geo: Geography, period: Period, start
         "medfee": medfee, "fund": fund, "acct": acct, "cash": cash, "hifp": hifp, "hifmi": hifmi,
         "cvlserv": cvlserv, "maf": maf, "hifob": hifob, "setl_time": setl_time, "hosp": hosp,
         "clr_way": np.where(inpatient, np.where(rng.random(n) < 0.5, "40", "30"), "10"),
-        "refd": np.full(n, "0"), "person": rng.integers(0, 10**9, n),
+        "refd": np.full(n, "0"), "person": _people(seq, rng.integers(0, 10**9, n)),
     }
+
+
+def _people(seq: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """One person per settlement, never two by chance: a bijection of the settlement number (the random draw
+    it replaced is still made, so every later draw of the month stays as it was). People repeat only where a
+    pattern or the policy injection makes them."""
+    del drawn
+    people: np.ndarray = (seq * 2_654_435_761) % 10**12
+    return people
 
 
 def _with_reversals(rng: np.random.Generator, base: dict[str, Any], period: Period) -> dict[str, Any]:
@@ -342,6 +353,9 @@ def _table(rec: dict[str, Any], rng: np.random.Generator, side: str) -> pa.Table
         cols["fix_blng_admdvs"] = care
         cols["clr_optins"] = _concat(pa.array(rec["care"].astype("U4")), pa.array(np.full(n, "00")))
         cols["vali_flag"] = pa.array(np.full(n, "1"))
+    if "inscp" in rec:  # 符合政策范围金额 and 实际支付起付线, as the platform names them (sample_policy.py)
+        cols["inscp_scp_amt"] = money(rec["inscp"])
+        cols["act_pay_dedc"] = money(rec["dedc"])
     return pa.table(cols)
 
 
@@ -427,6 +441,8 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int, id_base: int =
     claims rows) in info["late"], for the caller to deliver with next month's files."""
     late: dict[str, list[pa.Table]] = {"claims": [], "ledger": []}
     late_rng = np.random.default_rng([seed, 7])  # a separate stream: the month's own files do not change
+    policy_rng = np.random.default_rng([seed, 11])  # likewise for the policy injections
+    policy = PolicyState(sample_policies(PROVINCES, tuple(EXTRA_POOLS)))
     try:
         for sub in ("claims", "ledger"):
             (out_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -458,6 +474,7 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int, id_base: int =
         for i, prov in enumerate(provs):
             clr_by_prov[prov] = clr_by_prov.get(prov, 0) + int((rec["fund"] + rec["acct"])[amounts == i].sum())
         claims, ledger, labels, withheld = _inject(rng, rec, period, protected)
+        add_policy_columns(policy, claims, ledger, labels, period, policy_rng, chunk == 0)
         if late_share:
             for side, side_rec in withheld.items():
                 keep = late_rng.random(side_rec["seq"].size) < late_share
@@ -482,6 +499,9 @@ def generate(out_dir: Path, rows: int, period: Period, seed: int, id_base: int =
     labels_out.close()
     screen_out.close()
     pq.write_table(geo.register, out_dir / "regions.parquet")
+    policy_table, policy_labels = finish(policy, period)
+    pa_csv.write_csv(policy_table, out_dir / "policy.csv")
+    pq.write_table(policy_labels, out_dir / "policy_labels.parquet")
     units = sorted(clr_by_prov)
     # Prepaid funds sized around a month's outlay (policy: about two months; some provinces run short).
     opening = [clr_by_prov[u] * int(rng.integers(8, 25)) // 10 for u in units]

@@ -103,6 +103,22 @@ EXCEPTION_HEADERS = {
     "source_row": "行号",
 }
 
+POLICY_HEADERS = {
+    "setl_id": "结算ID",
+    "insuplc_admdvs": "参保地",
+    "insured_name": "参保地名称",
+    "mdtrtarea_admvs": "就医地",
+    "setl_time": "结算时间",
+    "inscp_scp_amt": "符合政策范围金额",
+    "act_pay_dedc": "实际支付起付线",
+    "expected_dedc": "应付起付线",
+    "recorded_hifp_pay": "统筹基金实付",
+    "expected_hifp_pay": "统筹基金应付",
+    "difference": "差额(实付-应付)",
+    "part": "差异环节",
+    "policy_id": "适用政策",
+}
+POLICY_PARTS_ZH = {"deductible": "起付线", "ratio": "报销比例", "cap": "封顶线"}
 FLAG_HEADERS = {
     "rule_id": "规则",
     "severity": "等级",
@@ -256,9 +272,9 @@ def _named(rows: list[dict[str, Any]], register: dict[str, str], *pairs: tuple[s
     return rows
 
 
-def _sheet_names(carry: bool, flags: bool) -> list[str]:
+def _sheet_names(carry: bool, flags: bool, policy: bool = False) -> list[str]:
     return ["汇总", "净额", "分账", "明细", "划款", "对总账", "差错"] + (["挂账结转"] if carry else []) + (
-        ["稽核"] if flags else [])
+        ["稽核"] if flags else []) + (["政策核算"] if policy else [])
 
 
 def _case(expr: str, labels: dict[str, str]) -> str:
@@ -329,11 +345,11 @@ def _stream(relation: duckdb.DuckDBPyRelation) -> Iterable[Any]:
     yield from relation.to_arrow_reader(50_000)
 
 
-def _new_book(handle: Any, large: bool, carry: bool, flags: bool) -> tuple[_Book, dict[str, Any]]:
+def _new_book(handle: Any, large: bool, carry: bool, flags: bool, policy: bool = False) -> tuple[_Book, dict[str, Any]]:
     """A workbook with every sheet added up front, in the order readers see them, so they can be filled in
     any order."""
     book = _Book(handle, large)
-    return book, {name: book.wb.add_worksheet(name) for name in _sheet_names(carry, flags)}
+    return book, {name: book.wb.add_worksheet(name) for name in _sheet_names(carry, flags, policy)}
 
 
 def _fill_held(book: _Book, sheets: dict[str, Any], held: int, exception_rows: int, exceptions: Iterable[Any],
@@ -360,6 +376,7 @@ def write_statement(
     register: dict[str, str],
     exception_rows: int = EXCEPTION_ROWS,
     flags: Any = None,
+    policy: Any = None,
 ) -> None:
     """Write the workbook in one go, streaming the exceptions from DuckDB (any size; see `PendingStatement`
     for the faster way when the book is of modest size)."""
@@ -367,11 +384,11 @@ def write_statement(
     carry = bool(summary.get("carry_forward"))
     with output_file(path) as handle:
         large = exception_rows > STREAM_ABOVE or len(clearing.pair_totals) > STREAM_ABOVE
-        book, sheets = _new_book(handle, large, carry, flags is not None)
+        book, sheets = _new_book(handle, large, carry, flags is not None, policy is not None)
         exceptions, carried = _held_queries(con, exceptions_sql, exception_rows, carry)
         _fill_held(book, sheets, summary["held_records"], exception_rows, _stream(exceptions),
                    None if carried is None else _stream(carried))
-        _fill_summary(book, sheets, summary, clearing, totals, register, flags)
+        _fill_summary(book, sheets, summary, clearing, totals, register, flags, policy)
         book.close()
 
 
@@ -391,7 +408,7 @@ class PendingStatement:
 
     @classmethod
     def start(cls, con: duckdb.DuckDBPyConnection, exceptions_sql: str, held: int, exception_rows: int,
-              carry: bool, flags: bool) -> PendingStatement:
+              carry: bool, flags: bool, policy: bool = False) -> PendingStatement:
         import io
         from concurrent.futures import ThreadPoolExecutor
 
@@ -401,22 +418,22 @@ class PendingStatement:
         exception_batches = exceptions.to_arrow_table().to_batches()
         carried_batches = None if carried is None else carried.to_arrow_table().to_batches()
         buffer = io.BytesIO()
-        book, sheets = _new_book(buffer, False, carry, flags)
+        book, sheets = _new_book(buffer, False, carry, flags, policy)
         executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="xlsx")
         future = executor.submit(_fill_held, book, sheets, held, exception_rows, exception_batches, carried_batches)
         executor.shutdown(wait=False)  # the one task still runs; no other is accepted
         return cls(book, buffer, sheets, future)
 
     def finish(self, path: Path, summary: RunSummary, clearing: Any, totals: list[dict[str, Any]],
-               register: dict[str, str], flags: Any = None) -> None:
+               register: dict[str, str], flags: Any = None, policy: Any = None) -> None:
         self.future.result()  # the worker's exception, if any, is raised here
-        _fill_summary(self.book, self.sheets, summary, clearing, totals, register, flags)
+        _fill_summary(self.book, self.sheets, summary, clearing, totals, register, flags, policy)
         self.book.close()
         with output_file(path) as handle:
             handle.write(self.buffer.getvalue())
 
 def _fill_summary(book: _Book, sheets: dict[str, Any], summary: RunSummary, clearing: Any,
-                  totals: list[dict[str, Any]], register: dict[str, str], flags: Any) -> None:
+                  totals: list[dict[str, Any]], register: dict[str, str], flags: Any, policy: Any = None) -> None:
     ws = sheets["汇总"]
     ws.set_column(0, 0, 28)
     ws.set_column(1, 8, 18)
@@ -490,3 +507,11 @@ def _fill_summary(book: _Book, sheets: dict[str, Any], summary: RunSummary, clea
         for row in rows:
             row["setl_ids"] = ", ".join(row["setl_ids"])
         book.table(sheets["稽核"], FLAG_HEADERS, rows[:SHEET_LIMIT], totals=("money_at_stake",))
+    if policy is not None:
+        policy_rows = policy.to_pylist()
+        for row in policy_rows:
+            row["part"] = POLICY_PARTS_ZH.get(row["part"], row["part"])
+            row["insured_name"] = region_name(row["insuplc_admdvs"], register)
+        book.table(sheets["政策核算"], POLICY_HEADERS, policy_rows[:SHEET_LIMIT], totals=("difference",),
+                   note="按参保地政策(起付线、分段报销比例、年度封顶线)重算的统筹基金应付额与实付额不一致的结算"
+                        "(policy_flags.parquet 有全部)")

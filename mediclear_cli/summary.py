@@ -58,6 +58,7 @@ class RunSummary(TypedDict, total=False):
     carry_forward: dict[str, Any]  # with a workspace: carried in, resolved, still held, held after
     screen: dict[str, Any]  # with --screen: flags and skipped rules
     platform_compare: dict[str, Any]  # reconcile --platform-result: the platform's verdicts against ours
+    policy: dict[str, Any]  # clear --policy: the policy check's summary block
 
 
 @dataclass

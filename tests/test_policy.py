@@ -184,3 +184,46 @@ def test_a_settlement_booked_twice_is_listed_not_counted_in_the_persons_year(tmp
     summary, flags, unchecked = check(tmp_path, rows, code=0)
     assert summary["passed"] == 1 and flags == {}
     assert [r["reason"] for r in unchecked] == ["the ledger books this setl_id 2 times (duplicate)"] * 2
+
+
+@pytest.mark.parametrize("month", ["generated", "shipped"])
+def test_every_injected_wrong_payment_is_found_and_no_correct_one_is_flagged(
+        tmp_path: Path, generated: Path, month: str) -> None:
+    """The sample month's policy labels: 100% recall for each kind, and not one flag the labels do not name."""
+    from conftest import SAMPLE
+
+    folder = generated if month == "generated" else SAMPLE
+    out = tmp_path / "out"
+    result = cli(["policy-check", "--ledger", folder / "ledger", "--policy", folder / "policy.csv", "--period",
+                  "2026-10", "--out", out, "--json"], 1)
+    summary = json.loads(result.stdout)
+    labels = {r["setl_id"]: r["kind"] for r in pq.read_table(folder / "policy_labels.parquet").to_pylist()}
+    flags = {r["setl_id"]: r["part"] for r in pq.read_table(out / "policy_flags.parquet").to_pylist()}
+    assert set(labels.values()) == {"ratio", "deductible", "cap"}  # every kind is injected
+    assert flags == labels  # each found, with the right part; nothing else flagged
+    assert summary["passed"] > 10 * len(labels)
+    reasons = summary["not_checked_by_reason"]
+    assert set(reasons) <= {"reversal (checked with its original)", "the ledger books this setl_id 2 times (duplicate)"}
+
+
+def test_clear_with_policy_adds_the_flags_and_a_policy_sheet_and_changes_no_clearing_output(tmp_path: Path) -> None:
+    import openpyxl
+
+    from conftest import SAMPLE
+
+    common = ["--claims", SAMPLE / "claims", "--ledger", SAMPLE / "ledger", "--period", "2026-10",
+              "--regions", SAMPLE / "regions.parquet", "--no-statements"]
+    plain, checked = tmp_path / "plain", tmp_path / "checked"
+    cli(["clear", *common, "--out", plain], 1)
+    summary = json.loads(cli(["clear", *common, "--out", checked, "--policy", SAMPLE / "policy.csv", "--json"],
+                             1).stdout)
+    for name in ("net_positions", "pair_totals", "transfers", "fund_split", "exceptions"):
+        assert (plain / f"{name}.parquet").read_bytes() == (checked / f"{name}.parquet").read_bytes(), name
+    labels = pq.read_table(SAMPLE / "policy_labels.parquet")
+    assert summary["policy"]["flagged"] == labels.num_rows
+    flagged = {r["setl_id"] for r in pq.read_table(checked / "policy_flags.parquet").to_pylist()}
+    assert flagged == set(labels["setl_id"].to_pylist())
+    sheet = openpyxl.load_workbook(checked / "statements.xlsx", read_only=True)["政策核算"]
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:2] == ("结算ID", "参保地") and {r[0] for r in rows[1:] if r[0] in flagged} == flagged
+    assert {r[11] for r in rows[1:] if r[0] in flagged} == {"起付线", "报销比例", "封顶线"}

@@ -123,7 +123,7 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
         # The Excel 差错 sheet fills in a worker thread while DuckDB nets and writes Parquet. If the run
         # fails first, the worker only ever wrote into memory: nothing to undo.
         pending = PendingStatement.start(con, exc_sql, recon.held_records, spec.excel_exception_rows,
-                                         carry=wrun is not None, flags=spec.screen)
+                                         carry=wrun is not None, flags=spec.screen, policy=spec.policy is not None)
     progress("netting")
     result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
     summary = base_summary("clear", recon, run_id)
@@ -150,6 +150,16 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
             + (" AND held_since IS NULL" if recon.carried else ""),
             {"start": recon.options.period.start, "end": recon.options.period.end}, spec.screen_options, "ledger")
         summary["screen"] = {"flags": screened.flags.num_rows, "skipped": screened.skipped}
+    policy_rows = None
+    if spec.policy is not None:
+        from mediclear_cli.jobs.policy import FLAG_COLUMNS, check_policy, prepare_settlements
+
+        progress("checking the policy")
+        missing = prepare_settlements(con, recon.sides["ledger"].extras, str(recon.sides["ledger"].files[0]))
+        summary["policy"] = check_policy(con, Path(spec.policy), recon.options.period, Decimal("0.01")) | {
+            "missing_columns": missing}
+        policy_rows = con.sql(f"SELECT {', '.join(FLAG_COLUMNS)} FROM policy_results WHERE status = 'flagged' "  # noqa: S608 - constant column names
+                              "ORDER BY insuplc_admdvs, mdtrtarea_admvs, setl_id, row_key").to_arrow_table()
     register = {}
     if spec.regions:
         register = {r[0]: r[1] for r in con.execute(
@@ -173,6 +183,8 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
         if wrun is not None:
             folder.wrote("carry_forward.parquet", write_parquet_query(
                 con, "SELECT * FROM carry_outcomes ORDER BY side, setl_id", folder.path("carry_forward.parquet")))
+        if policy_rows is not None:
+            folder.wrote("policy_flags.parquet", write_parquet(policy_rows, folder.path("policy_flags.parquet")))
         if screened is not None:
             folder.wrote("flags.parquet", write_parquet(screened.flags, folder.path("flags.parquet")))
             write_json(screened.summary(spec.screen_options), folder.path("screen_summary.json"))
@@ -180,10 +192,11 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
         progress("writing the Excel statement")
         flags = screened.flags if screened is not None else None
         if pending is not None:
-            pending.finish(folder.path("statements.xlsx"), summary, result, recon.totals, register, flags)
+            pending.finish(folder.path("statements.xlsx"), summary, result, recon.totals, register, flags,
+                           policy_rows)
         else:
             write_statement(folder.path("statements.xlsx"), summary, result, recon.totals, con, exc_sql, register,
-                            spec.excel_exception_rows, flags)
+                            spec.excel_exception_rows, flags, policy_rows)
         folder.wrote("statements.xlsx")
         write_json(summary, folder.path("summary.json"))
         folder.wrote("summary.json")

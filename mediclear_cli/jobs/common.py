@@ -59,6 +59,7 @@ class JobSpec:
     sign_key: bytes | None = None  # HMAC key: manifest.sig lets `verify --key` prove the run was not changed
     read: ReadOptions = field(default_factory=ReadOptions)  # text and Excel inputs: format, encoding, --map
     platform_result: str | None = None  # reconcile: the platform's 3202 result file to compare verdicts with
+    policy: str | None = None  # clear: the insured regions' policies, checked over the ledger (政策核算 sheet)
 
     def max_rejected_share(self) -> Decimal:
         text = self.max_rejected.strip()
@@ -153,7 +154,8 @@ def prepare(
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
     refuse_shared_inputs(files["claims"], files["ledger"])
     check_output(spec.out, command, period.label, [p for paths in files.values() for p in paths], spec.workspace)
-    for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid), ("platform_result", spec.platform_result)):
+    for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid), ("platform_result", spec.platform_result),
+                       ("policy", spec.policy)):
         if path is not None:
             files[role] = resolve_paths([path], role)
     spec_options: dict[str, Any] = {"period": period.label, "tolerance": str(options.tolerance)}

@@ -1,0 +1,308 @@
+"""The sample month's 参保地政策: a policy file for its insured regions, the platform's inscp_scp_amt (符合政策范围
+金额) and act_pay_dedc (实际支付起付线) on every settlement, consistent with the policy and with each person's year
+as `mediclear policy-check` computes it, and three kinds of wrong payment injected at a controlled rate with
+labels (policy_labels.parquet):
+
+- `ratio`: the fund applied another ratio (the care region's, 5 points higher) to the policy amount;
+- `deductible`: a person's second outpatient visit of the year was charged the deductible again;
+- `cap`: the fund paid past the person's annual cap (a pair of settlements of one person whose sum exceeds
+  the cap of their pool and insutype; at most three per sample, in its first chunk).
+
+The settlements' own amounts (hifp_pay and everything else) are those the sample always had: the policy
+amounts are derived backwards from the fund's payment (the smallest policy amount whose payment, rounded
+half-up to the cent, is exactly hifp_pay), so clearing outputs do not change. All draws come from their own
+random stream. Everything is integer cents and ratios in parts per ten thousand: exact.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from mediclear_cli.periods import Period
+
+POLICY_RATE = 0.003  # each of ratio and deductible, per eligible settlement
+DEFAULT_CAP = 30_000_000  # cents: 300,000 yuan, raised when a sample person's year needs more
+GROUP_OF_KIND = {"21": "inpatient", "11": "outpatient", "14": "outpatient", "41": "pharmacy"}
+Band = tuple[int, int | None, int]  # from (cents), up to (cents, None: no limit), ratio in parts per 10,000
+
+
+@dataclass
+class Policy:
+    deductible: int
+    bands: list[Band]
+
+
+def _bands(ratios: list[tuple[int | None, int]]) -> list[Band]:
+    out, start = [], 0
+    for upto, ratio in ratios:
+        out.append((start, upto, ratio))
+        start = upto or start
+    return out
+
+
+def sample_policies(provinces: tuple[str, ...], pools_with_own: tuple[str, ...]) -> dict[tuple[str, str, str], Policy]:
+    """(unit, insutype, group) -> policy: one per province, insutype and group (ratios differ by province),
+    and the 本级 pools' own inpatient policies (a higher deductible and ratio)."""
+    policies: dict[tuple[str, str, str], Policy] = {}
+    for number, province in enumerate(provinces):
+        v = (number % 3) * 200
+        policies |= {
+            (province, "310", "inpatient"): Policy(80_000, _bands([(3_000_000, 8_500 + v), (None, 9_000 + v)])),
+            (province, "310", "outpatient"): Policy(20_000, _bands([(None, 6_000 + v)])),
+            (province, "310", "pharmacy"): Policy(0, _bands([(None, 5_000)])),
+            (province, "390", "inpatient"): Policy(60_000, _bands([(2_000_000, 7_000 + v), (None, 7_500 + v)])),
+            (province, "390", "outpatient"): Policy(10_000, _bands([(None, 5_000 + v)])),
+            (province, "390", "pharmacy"): Policy(0, _bands([(None, 4_000)])),
+        }
+    for pool in pools_with_own:
+        province = pool[:2] + "0000"
+        for insutype in ("310", "390"):
+            base = policies.get((province, insutype, "inpatient"))
+            if base is not None:
+                policies[(pool, insutype, "inpatient")] = Policy(
+                    base.deductible + 20_000, [(f, u, r + 300) for f, u, r in base.bands])
+    return policies
+
+
+def pay(policy: Policy, base: np.ndarray) -> np.ndarray:
+    """The fund's payment (cents) on `base` cents above the deductible: Σ ratio × part in band, half-up."""
+    total = np.zeros(base.shape, dtype=np.int64)
+    for start, upto, ratio in policy.bands:
+        top = base if upto is None else np.minimum(base, upto)
+        total += ratio * np.maximum(top - start, 0)
+    out: np.ndarray = (total + 5_000) // 10_000
+    return out
+
+
+def base_for(policy: Policy, fund: np.ndarray, ratio_shift: int = 0) -> np.ndarray:
+    """The smallest base (cents) whose payment is exactly `fund` (≥ 0) under the policy (its ratios shifted)."""
+    shifted = Policy(policy.deductible, [(f, u, r + ratio_shift) for f, u, r in policy.bands])
+    estimate = np.zeros(fund.shape, dtype=np.int64)
+    reached = 0
+    for start, upto, ratio in shifted.bands:
+        band_pay = None if upto is None else (upto - start) * ratio // 10_000
+        inside = fund >= reached if band_pay is None else (fund >= reached) & (fund < reached + band_pay)
+        estimate = np.where(inside, start + (fund - reached) * 10_000 // ratio, estimate)
+        reached += band_pay or 0
+    best = np.full(fund.shape, -1, dtype=np.int64)
+    for step in range(-4, 12):
+        candidate = np.maximum(estimate + step, 0)
+        hit = (pay(shifted, candidate) == fund) & (best < 0)
+        best = np.where(hit, candidate, best)
+    missing = best < 0
+    if missing.any():  # not expected (every ratio is below 1, so each cent of fund has a base); be exact anyway
+        for i in np.flatnonzero(missing):
+            exact = int(estimate[i])
+            while pay(shifted, np.array([exact]))[0] < fund[i]:
+                exact += 1
+            best[i] = exact
+    return best
+
+
+@dataclass
+class PolicyState:
+    """What the generator carries from chunk to chunk: the largest year a person has had per (unit of an
+    over-cap pair, insutype), the caps chosen, and the labels."""
+
+    policies: dict[tuple[str, str, str], Policy]
+    person_max: int = 0
+    cap_pairs: list[dict[str, Any]] = field(default_factory=list)
+    others_max: dict[tuple[str, str], int] = field(default_factory=dict)
+    labels: list[tuple[str, str]] = field(default_factory=list)  # (setl_id, kind)
+
+    def policy_of(self, insured: str, insutype: str, group: str) -> tuple[str, Policy] | None:
+        for unit in (insured, insured[:2] + "0000"):
+            found = self.policies.get((unit, insutype, group))
+            if found is not None:
+                return unit, found
+        return None
+
+
+def _setl_ids(rec: dict[str, Any]) -> np.ndarray:
+    return np.char.add(np.char.add(rec["care"].astype("U6"), "G"), np.char.zfill(rec["seq"].astype(str), 13))
+
+
+def add_policy_columns(state: PolicyState, claims: dict[str, Any], ledger: dict[str, Any],
+                       labels: dict[str, np.ndarray], period: Period, rng: np.random.Generator, first_chunk: bool) -> None:
+    """Set claims["inscp"], ["dedc"] and ledger's likewise (cents), inject the wrong payments, label them."""
+    ledger_label = labels["ledger"]
+    groups = np.array([GROUP_OF_KIND.get(k, "other") for k in ledger["kind"]])
+    inscp = np.zeros(ledger["seq"].size, dtype=np.int64)
+    dedc = np.zeros(ledger["seq"].size, dtype=np.int64)
+    keys: dict[tuple[str, str, str], list[int]] = {}
+    for i in range(ledger["seq"].size):
+        keys.setdefault((str(ledger["insured"][i]), str(ledger["insutype"][i]), str(groups[i])), []).append(i)
+    # every settlement as if it were its person's first of the year (the common case, vectorised)
+    for (insured, insutype, group), rows in keys.items():
+        found = state.policy_of(insured, insutype, group)
+        if found is None:
+            continue
+        policy = found[1]
+        idx = np.array(rows)
+        fund = ledger["hifp"][idx]
+        base = base_for(policy, np.abs(fund))
+        sign = np.where(fund < 0, -1, 1)
+        inscp[idx] = sign * (base + policy.deductible)
+        dedc[idx] = sign * policy.deductible
+    # the rows policy-check counts in a person's year: valid, booked once
+    eligible = ~np.isin(ledger_label, ["rejected", "duplicate"])
+    person = ledger["person"]
+    counts: dict[int, int] = {}
+    for p in person[eligible]:
+        counts[int(p)] = counts.get(int(p), 0) + 1
+    repeated = [int(i) for i in np.flatnonzero(eligible) if counts[int(person[i])] > 1]
+    ids = _setl_ids(ledger)
+    _replay(state, ledger, groups, inscp, dedc, repeated, ids)
+    ledger["inscp"], ledger["dedc"] = inscp, dedc
+    single = eligible & np.array([counts.get(int(p), 0) == 1 for p in person])
+    in_period = (ledger["setl_time"] >= np.datetime64(period.start, "s")) & \
+        (ledger["setl_time"] < np.datetime64(period.end, "s"))
+    plain = single & in_period & (ledger["refd"] == "0") & (ledger["hifp"] >= 10_000) & (ledger_label == "matched")
+    _inject(state, ledger, groups, plain, ids, rng, first_chunk)
+    # the claims side carries the same values and person for the same settlement (by its number)
+    where = {int(s): i for i, s in enumerate(ledger["seq"])}
+    claims["person"] = np.array([ledger["person"][where[int(s)]] if int(s) in where else p
+                                 for s, p in zip(claims["seq"], claims["person"], strict=True)], dtype=np.int64)
+    claims["inscp"] = np.array([ledger["inscp"][where[int(s)]] if int(s) in where else 0 for s in claims["seq"]],
+                               dtype=np.int64)
+    claims["dedc"] = np.array([ledger["dedc"][where[int(s)]] if int(s) in where else 0 for s in claims["seq"]],
+                              dtype=np.int64)
+    # the largest year of any person (the default cap stays above it) and per pool and insutype
+    totals: dict[tuple[int, str], int] = {}
+    units: dict[int, str] = {}
+    for i in map(int, np.flatnonzero(eligible)):
+        year_of = (int(person[i]), str(ledger["insutype"][i]))
+        totals[year_of] = totals.get(year_of, 0) + max(int(ledger["hifp"][i]), 0)
+        units[int(person[i])] = str(ledger["insured"][i])
+    injected_people = {pair["person"] for pair in state.cap_pairs}
+    for (p, insutype), total in totals.items():
+        state.person_max = max(state.person_max, total)
+        if p in injected_people:
+            continue
+        pool = (units[p], insutype)
+        state.others_max[pool] = max(state.others_max.get(pool, 0), total)
+
+
+def _replay(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, inscp: np.ndarray, dedc: np.ndarray,
+            rows: list[int], ids: np.ndarray) -> None:
+    """The persons with more than one settlement, in the order policy-check reads them: each settlement's
+    deductible due is what is left of the year's after the person's earlier ones (reversals give back)."""
+    order = sorted(rows, key=lambda i: (int(ledger["person"][i]), ledger["setl_time"][i], str(ids[i])))
+    paid: dict[tuple[int, str, str, int], int] = {}
+    for i in order:
+        found = state.policy_of(str(ledger["insured"][i]), str(ledger["insutype"][i]), str(groups[i]))
+        if found is None:
+            continue
+        policy = found[1]
+        year = int(str(ledger["setl_time"][i])[:4])
+        key = (int(ledger["person"][i]), str(ledger["insutype"][i]), str(groups[i]), year)
+        fund = int(ledger["hifp"][i])
+        if fund < 0 or ledger["refd"][i] == "1":  # a reversal: gives back what a first settlement paid
+            inscp[i] = -(base_for(policy, np.array([abs(fund)]))[0] + policy.deductible)
+            dedc[i] = -policy.deductible
+        else:
+            due = max(policy.deductible - paid.get(key, 0), 0)
+            inscp[i] = base_for(policy, np.array([fund]))[0] + due
+            dedc[i] = due
+        paid[key] = paid.get(key, 0) + int(dedc[i])
+
+
+def _inject(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, plain: np.ndarray, ids: np.ndarray,
+            rng: np.random.Generator, first_chunk: bool) -> None:
+    taken = np.zeros(plain.size, dtype=bool)
+    day = ledger["setl_time"].astype("datetime64[D]")
+    # ratio: the fund paid hifp_pay at a ratio 5 points above the insured region's
+    candidates = np.flatnonzero(plain & (groups != "other"))
+    for i in rng.choice(candidates, size=min(candidates.size, max(1, int(plain.sum() * POLICY_RATE))), replace=False):
+        found = state.policy_of(str(ledger["insured"][i]), str(ledger["insutype"][i]), str(groups[i]))
+        assert found is not None
+        policy = found[1]
+        ledger["inscp"][i] = base_for(policy, np.array([ledger["hifp"][i]]), ratio_shift=500)[0] + ledger["dedc"][i]
+        taken[i] = True
+        state.labels.append((str(ids[i]), "ratio"))
+    # deductible: two outpatient visits, days apart, become one person's; the second paid the deductible again
+    outpatient = np.flatnonzero(plain & (groups == "outpatient") & ~taken)
+    by_key: dict[tuple[str, str], list[int]] = {}
+    for i in outpatient:
+        by_key.setdefault((str(ledger["insured"][i]), str(ledger["insutype"][i])), []).append(int(i))
+    wanted = max(1, int(plain.sum() * POLICY_RATE))
+    made = 0
+    for key in sorted(by_key):
+        rows = sorted(by_key[key], key=lambda i: ledger["setl_time"][i])
+        if made >= wanted or len(rows) < 2:
+            continue
+        first, second = rows[0], rows[-1]
+        if (day[second] - day[first]).astype(int) < 2 or ledger["dedc"][first] <= 0:
+            continue
+        ledger["person"][second] = ledger["person"][first]
+        taken[[first, second]] = True
+        state.labels.append((str(ids[second]), "deductible"))
+        made += 1
+    if not first_chunk:
+        return
+    # cap: a person's outpatient visit, then the pool's largest inpatient stay of the insutype, days later
+    for key in sorted({(str(ledger["insured"][i]), str(ledger["insutype"][i])) for i in np.flatnonzero(plain)}):
+        if len(state.cap_pairs) >= 3:
+            break
+        same = plain & ~taken & (ledger["insured"] == key[0]) & (ledger["insutype"] == key[1])
+        stays = np.flatnonzero(same & (groups == "inpatient"))
+        visits = np.flatnonzero(same & (groups == "outpatient"))
+        if not stays.size or not visits.size:
+            continue
+        second = int(stays[np.argmax(ledger["hifp"][stays])])
+        earlier = visits[(day[visits] + np.timedelta64(2, "D")) <= day[second]]
+        if not earlier.size:
+            continue
+        first = int(earlier[np.argmax(ledger["hifp"][earlier])])
+        if ledger["hifp"][first] < 20_000:
+            continue
+        ledger["person"][first] = ledger["person"][second]
+        taken[[first, second]] = True
+        cap = int(ledger["hifp"][second] + ledger["hifp"][first] // 2)
+        state.cap_pairs.append({"unit": key[0], "insutype": key[1], "cap": cap, "person": int(ledger["person"][second]),
+                                "setl_id": str(ids[second]), "largest": int(ledger["hifp"][second])})
+
+
+def finish(state: PolicyState, period: Period) -> tuple[pa.Table, pa.Table]:
+    """The policy file (one row per band, CSV-ready text) and the labels, once every chunk is generated."""
+    year = period.start.year
+    cap_default = max(DEFAULT_CAP, -(-state.person_max // 1_000_000) * 1_000_000)
+    own_caps = {}
+    labels = list(state.labels)
+    for pair in state.cap_pairs:
+        if state.others_max.get((pair["unit"], pair["insutype"]), 0) > pair["cap"]:
+            continue  # someone else of the pool reached more in the year: the pair would not stand out
+        own_caps[(pair["unit"], pair["insutype"])] = pair["cap"]
+        labels.append((pair["setl_id"], "cap"))
+    rows = []
+
+    def add(unit: str, insutype: str, group: str, policy: Policy, cap: int) -> None:
+        for _start, upto, ratio in policy.bands:
+            rows.append({"insu_admdvs": unit, "insutype": insutype, "med_type_group": group,
+                         "valid_from": f"{year}-01-01", "valid_to": f"{year}-12-31",
+                         "deductible": _yuan(policy.deductible), "band_upto": _yuan(upto) if upto is not None else "",
+                         "ratio": f"{ratio / 10_000:.4f}", "annual_cap": _yuan(cap)})
+
+    for (unit, insutype, group), policy in sorted(state.policies.items()):
+        add(unit, insutype, group, policy, own_caps.get((unit, insutype), cap_default))
+    for (unit, insutype), cap in sorted(own_caps.items()):
+        if unit[2:] == "0000":
+            continue
+        for group in ("inpatient", "outpatient", "pharmacy"):
+            if (unit, insutype, group) in state.policies:
+                continue  # the pool's own policy already carries the cap
+            found = state.policy_of(unit, insutype, group)
+            if found is not None:
+                add(unit, insutype, group, found[1], cap)
+    policy_table = pa.Table.from_pylist(rows)
+    label_table = pa.table({"setl_id": pa.array([s for s, _ in labels], pa.string()),
+                            "kind": pa.array([k for _, k in labels], pa.string())})
+    return policy_table, label_table
+
+
+def _yuan(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
