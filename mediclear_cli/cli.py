@@ -311,6 +311,9 @@ def clear(
         console.note(f"policy check: {summary['policy']['flagged']} settlements flagged in policy_flags.parquet "
                      f"and the 政策核算 sheet ({summary['policy']['passed']} passed, "
                      f"{summary['policy']['not_checked']} not checked)")
+        if summary["policy"]["missing_columns"]:
+            console.warn(f"the ledger has no {', '.join(summary['policy']['missing_columns'])} column: its "
+                         "settlements are not checked against the policy")
     console.show_carry(summary, run.notes.workspace)
     for notice in run.notes.notices:
         console.warn(notice)
