@@ -6,7 +6,8 @@ labels (policy_labels.parquet):
 - `ratio`: the fund applied another ratio (the care region's, 5 points higher) to the policy amount;
 - `deductible`: a person's second outpatient visit of the year was charged the deductible again;
 - `cap`: the fund paid past the person's annual cap (a pair of settlements of one person whose sum exceeds
-  the cap of their pool and insutype; at most three per sample, in its first chunk).
+  the cap of their pool and insutype; at most three per sample, among twelve candidate pairs of its first
+  chunk — a pool where someone else's year exceeds the pair's sum cannot hold one).
 
 The settlements' own amounts (hifp_pay and everything else) are those the sample always had: the policy
 amounts are derived backwards from the fund's payment (the smallest policy amount whose payment, rounded
@@ -25,6 +26,8 @@ import pyarrow as pa
 from mediclear_cli.periods import Period
 
 POLICY_RATE = 0.003  # each of ratio and deductible, per eligible settlement
+CAP_PAIRS = 3  # over-cap cases per sample, chosen among CAP_CANDIDATES pairs of its first chunk
+CAP_CANDIDATES = 12
 DEFAULT_CAP = 30_000_000  # cents: 300,000 yuan, raised when a sample person's year needs more
 GROUP_OF_KIND = {"21": "inpatient", "11": "outpatient", "14": "outpatient", "41": "pharmacy"}
 Band = tuple[int, int | None, int]  # from (cents), up to (cents, None: no limit), ratio in parts per 10,000
@@ -246,7 +249,7 @@ def _inject(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, plai
         return
     # cap: a person's outpatient visit, then the pool's largest inpatient stay of the insutype, days later
     for key in sorted({(str(ledger["insured"][i]), str(ledger["insutype"][i])) for i in np.flatnonzero(plain)}):
-        if len(state.cap_pairs) >= 3:
+        if len(state.cap_pairs) >= CAP_CANDIDATES:
             break
         same = plain & ~taken & (ledger["insured"] == key[0]) & (ledger["insutype"] == key[1])
         stays = np.flatnonzero(same & (groups == "inpatient"))
@@ -262,21 +265,24 @@ def _inject(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, plai
             continue
         ledger["person"][first] = ledger["person"][second]
         taken[[first, second]] = True
-        cap = int(ledger["hifp"][second] + ledger["hifp"][first] // 2)
-        state.cap_pairs.append({"unit": key[0], "insutype": key[1], "cap": cap, "person": int(ledger["person"][second]),
-                                "setl_id": str(ids[second]), "largest": int(ledger["hifp"][second])})
+        state.cap_pairs.append({"unit": key[0], "insutype": key[1], "person": int(ledger["person"][second]),
+                                "setl_id": str(ids[second]), "first": int(ledger["hifp"][first]),
+                                "second": int(ledger["hifp"][second])})
 
 
 def finish(state: PolicyState, period: Period) -> tuple[pa.Table, pa.Table]:
     """The policy file (one row per band, CSV-ready text) and the labels, once every chunk is generated."""
     year = period.start.year
     cap_default = max(DEFAULT_CAP, -(-state.person_max // 1_000_000) * 1_000_000)
-    own_caps = {}
+    own_caps: dict[tuple[str, str], int] = {}
     labels = list(state.labels)
     for pair in state.cap_pairs:
-        if state.others_max.get((pair["unit"], pair["insutype"]), 0) > pair["cap"]:
+        # the cap must hold everyone else's year and each of the pair's settlements alone, and not their sum
+        low = max(state.others_max.get((pair["unit"], pair["insutype"]), 0), pair["first"], pair["second"])
+        high = pair["first"] + pair["second"] - 100  # at least a yuan over
+        if low >= high or len(own_caps) >= CAP_PAIRS:
             continue  # someone else of the pool reached more in the year: the pair would not stand out
-        own_caps[(pair["unit"], pair["insutype"])] = pair["cap"]
+        own_caps[(pair["unit"], pair["insutype"])] = (low + high) // 2
         labels.append((pair["setl_id"], "cap"))
     rows = []
 
