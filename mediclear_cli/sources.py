@@ -436,11 +436,10 @@ def _header(origin: str, line: str, delimiter: str) -> list[str]:
 
 
 def _arrow_reason(exc: BaseException) -> str:
-    """pyarrow's parse error without the row it quotes (which may hold personal data)."""
-    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-    head, _, _ = text.partition(": ") if text.startswith("CSV parse error") else (text, "", "")
-    reason = text[len("CSV parse error: "):] if text.startswith("CSV parse error: ") else head
-    return "cannot be read as delimited text (" + reason.split(":")[0] + ")"
+    """pyarrow's parse error without the row it quotes (which may hold personal data): "CSV parse error:
+    Expected 3 columns, got 2: <row>" keeps "Expected 3 columns, got 2"."""
+    text = (str(exc).splitlines() or [type(exc).__name__])[0].removeprefix("CSV parse error: ")
+    return "cannot be read as delimited text (" + text.split(":")[0] + ")"
 
 
 def _locate_problem(utf8: Path, delimiter: str, fields: int, skip: int) -> str | None:
