@@ -29,7 +29,6 @@ POLICY_RATE = 0.003  # each of ratio and deductible, per eligible settlement
 CAP_PAIRS = 3  # over-cap cases per sample, chosen among CAP_CANDIDATES pairs of its first chunk
 CAP_CANDIDATES = 12
 DEFAULT_CAP = 30_000_000  # cents: 300,000 yuan, raised when a sample person's year needs more
-GROUP_OF_KIND = {"21": "inpatient", "11": "outpatient", "14": "outpatient", "41": "pharmacy"}
 Band = tuple[int, int | None, int]  # from (cents), up to (cents, None: no limit), ratio in parts per 10,000
 
 
@@ -131,70 +130,78 @@ def _setl_ids(rec: dict[str, Any]) -> np.ndarray:
 
 def add_policy_columns(state: PolicyState, claims: dict[str, Any], ledger: dict[str, Any],
                        labels: dict[str, np.ndarray], period: Period, rng: np.random.Generator, first_chunk: bool) -> None:
-    """Set claims["inscp"], ["dedc"] and ledger's likewise (cents), inject the wrong payments, label them."""
+    """Set claims["inscp"], ["dedc"] and ledger's likewise (cents), inject the wrong payments, label them.
+    Vectorised but for the persons with more than one settlement (a few percent): a 100M-row sample must not
+    loop over its rows in Python."""
     ledger_label = labels["ledger"]
-    groups = np.array([GROUP_OF_KIND.get(k, "other") for k in ledger["kind"]])
-    inscp = np.zeros(ledger["seq"].size, dtype=np.int64)
-    dedc = np.zeros(ledger["seq"].size, dtype=np.int64)
-    keys: dict[tuple[str, str, str], list[int]] = {}
-    for i in range(ledger["seq"].size):
-        keys.setdefault((str(ledger["insured"][i]), str(ledger["insutype"][i]), str(groups[i])), []).append(i)
-    # every settlement as if it were its person's first of the year (the common case, vectorised)
-    for (insured, insutype, group), rows in keys.items():
+    kind = ledger["kind"].astype(str)
+    groups = np.select([kind == "21", np.isin(kind, ["11", "14"]), kind == "41"],
+                       ["inpatient", "outpatient", "pharmacy"], "other")
+    n = ledger["seq"].size
+    inscp = np.zeros(n, dtype=np.int64)
+    dedc = np.zeros(n, dtype=np.int64)
+    # every settlement as if it were its person's first of the year (the common case), one policy at a time
+    keys = np.char.add(np.char.add(np.char.add(np.char.add(ledger["insured"].astype(str), "|"),
+                                               ledger["insutype"].astype(str)), "|"), groups)
+    unique_keys, inverse = np.unique(keys, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(inverse, minlength=unique_keys.size))])
+    for number, key in enumerate(unique_keys):
+        insured, insutype, group = str(key).split("|")
         found = state.policy_of(insured, insutype, group)
         if found is None:
             continue
         policy = found[1]
-        idx = np.array(rows)
+        idx = order[bounds[number]:bounds[number + 1]]
         fund = ledger["hifp"][idx]
-        base = base_for(policy, np.abs(fund))
         sign = np.where(fund < 0, -1, 1)
-        inscp[idx] = sign * (base + policy.deductible)
+        inscp[idx] = sign * (base_for(policy, np.abs(fund)) + policy.deductible)
         dedc[idx] = sign * policy.deductible
     # the rows policy-check counts in a person's year: valid, booked once
     eligible = ~np.isin(ledger_label, ["rejected", "duplicate"])
     person = ledger["person"]
-    counts: dict[int, int] = {}
-    for p in person[eligible]:
-        counts[int(p)] = counts.get(int(p), 0) + 1
-    repeated = [int(i) for i in np.flatnonzero(eligible) if counts[int(person[i])] > 1]
+    people, seen = np.unique(person[eligible], return_counts=True)
+    repeated_person = np.isin(person, people[seen > 1])
     ids = _setl_ids(ledger)
-    _replay(state, ledger, groups, inscp, dedc, repeated, ids)
+    _replay(state, ledger, groups, inscp, dedc, [int(i) for i in np.flatnonzero(eligible & repeated_person)], ids)
     ledger["inscp"], ledger["dedc"] = inscp, dedc
-    single = eligible & np.array([counts.get(int(p), 0) == 1 for p in person])
     in_period = (ledger["setl_time"] >= np.datetime64(period.start, "s")) & \
         (ledger["setl_time"] < np.datetime64(period.end, "s"))
-    plain = single & in_period & (ledger["refd"] == "0") & (ledger["hifp"] >= 10_000) & (ledger_label == "matched")
+    plain = eligible & ~repeated_person & in_period & (ledger["refd"] == "0") & (ledger["hifp"] >= 10_000) & \
+        (ledger_label == "matched")
     _inject(state, ledger, groups, plain, ids, rng, first_chunk)
     # the claims side carries the same values and person for the same settlement (by its number)
-    where = {int(s): i for i, s in enumerate(ledger["seq"])}
-    claims["person"] = np.array([ledger["person"][where[int(s)]] if int(s) in where else p
-                                 for s, p in zip(claims["seq"], claims["person"], strict=True)], dtype=np.int64)
-    claims["inscp"] = np.array([ledger["inscp"][where[int(s)]] if int(s) in where else 0 for s in claims["seq"]],
-                               dtype=np.int64)
-    claims["dedc"] = np.array([ledger["dedc"][where[int(s)]] if int(s) in where else 0 for s in claims["seq"]],
-                              dtype=np.int64)
-    # the largest year of any person (the default cap stays above it) and per pool and insutype
-    totals: dict[tuple[int, str], int] = {}
-    units: dict[int, str] = {}
-    for i in map(int, np.flatnonzero(eligible)):
-        year_of = (int(person[i]), str(ledger["insutype"][i]))
-        totals[year_of] = totals.get(year_of, 0) + max(int(ledger["hifp"][i]), 0)
-        units[int(person[i])] = str(ledger["insured"][i])
-    injected_people = {pair["person"] for pair in state.cap_pairs}
-    for (p, insutype), total in totals.items():
-        state.person_max = max(state.person_max, total)
-        if p in injected_people:
-            continue
-        pool = (units[p], insutype)
-        state.others_max[pool] = max(state.others_max.get(pool, 0), total)
+    sorter = np.argsort(ledger["seq"], kind="stable")
+    at = np.minimum(np.searchsorted(ledger["seq"][sorter], claims["seq"]), n - 1)
+    match = ledger["seq"][sorter][at] == claims["seq"]
+    source = sorter[at]
+    claims["person"] = np.where(match, ledger["person"][source], claims["person"])
+    claims["inscp"] = np.where(match, ledger["inscp"][source], 0)
+    claims["dedc"] = np.where(match, ledger["dedc"][source], 0)
+    # each person's year per insutype (positive payments): the default cap stays above the largest, and an
+    # over-cap pair's cap above everyone else's in its pool
+    year_key = person[eligible].astype(np.int64) * 1000 + ledger["insutype"][eligible].astype(np.int64)
+    years, first_row, which = np.unique(year_key, return_index=True, return_inverse=True)
+    totals = np.zeros(years.size, dtype=np.int64)
+    np.add.at(totals, which, np.maximum(ledger["hifp"][eligible], 0))
+    if totals.size:
+        state.person_max = max(state.person_max, int(totals.max()))
+    others = ~np.isin(years // 1000, [pair["person"] for pair in state.cap_pairs])
+    pools = np.char.add(ledger["insured"][eligible][first_row].astype("U6"), (years % 1000).astype("U3"))[others]
+    unique_pools, pool_of = np.unique(pools, return_inverse=True)
+    largest = np.zeros(unique_pools.size, dtype=np.int64)
+    np.maximum.at(largest, pool_of, totals[others])
+    for pool, value in zip(unique_pools, largest, strict=True):
+        key = (str(pool[:6]), str(pool[6:]))
+        state.others_max[key] = max(state.others_max.get(key, 0), int(value))
 
 
 def _replay(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, inscp: np.ndarray, dedc: np.ndarray,
             rows: list[int], ids: np.ndarray) -> None:
     """The persons with more than one settlement, in the order policy-check reads them: each settlement's
     deductible due is what is left of the year's after the person's earlier ones (reversals give back)."""
-    order = sorted(rows, key=lambda i: (int(ledger["person"][i]), ledger["setl_time"][i], str(ids[i])))
+    picked = np.array(rows, dtype=np.int64)
+    order = [int(i) for i in picked[np.lexsort((ids[picked], ledger["setl_time"][picked], ledger["person"][picked]))]]
     paid: dict[tuple[int, str, str, int], int] = {}
     for i in order:
         found = state.policy_of(str(ledger["insured"][i]), str(ledger["insutype"][i]), str(groups[i]))
@@ -204,12 +211,13 @@ def _replay(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, insc
         year = int(str(ledger["setl_time"][i])[:4])
         key = (int(ledger["person"][i]), str(ledger["insutype"][i]), str(groups[i]), year)
         fund = int(ledger["hifp"][i])
+        base = abs(int(inscp[i])) - policy.deductible  # the first pass's base_for(|fund|): history does not change it
         if fund < 0 or ledger["refd"][i] == "1":  # a reversal: gives back what a first settlement paid
-            inscp[i] = -(base_for(policy, np.array([abs(fund)]))[0] + policy.deductible)
+            inscp[i] = -(base + policy.deductible)
             dedc[i] = -policy.deductible
         else:
             due = max(policy.deductible - paid.get(key, 0), 0)
-            inscp[i] = base_for(policy, np.array([fund]))[0] + due
+            inscp[i] = base + due
             dedc[i] = due
         paid[key] = paid.get(key, 0) + int(dedc[i])
 
@@ -228,17 +236,18 @@ def _inject(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, plai
         taken[i] = True
         state.labels.append((str(ids[i]), "ratio"))
     # deductible: two outpatient visits, days apart, become one person's; the second paid the deductible again
+    # (a space sorts below every digit, so "pool insutype" keys sort as the (pool, insutype) pairs would)
+    pool_keys = np.char.add(np.char.add(ledger["insured"].astype(str), " "), ledger["insutype"].astype(str))
     outpatient = np.flatnonzero(plain & (groups == "outpatient") & ~taken)
-    by_key: dict[tuple[str, str], list[int]] = {}
-    for i in outpatient:
-        by_key.setdefault((str(ledger["insured"][i]), str(ledger["insutype"][i])), []).append(int(i))
+    # per pool and insutype, its earliest and its latest visit (ties: the first row, the last row)
+    ordered = outpatient[np.lexsort((outpatient, ledger["setl_time"][outpatient], pool_keys[outpatient]))]
+    _keys, starts, sizes = np.unique(pool_keys[ordered], return_index=True, return_counts=True)
     wanted = max(1, int(plain.sum() * POLICY_RATE))
     made = 0
-    for key in sorted(by_key):
-        rows = sorted(by_key[key], key=lambda i: ledger["setl_time"][i])
-        if made >= wanted or len(rows) < 2:
+    for start, size in zip(starts, sizes, strict=True):
+        if made >= wanted or size < 2:
             continue
-        first, second = rows[0], rows[-1]
+        first, second = int(ordered[start]), int(ordered[start + size - 1])
         if (day[second] - day[first]).astype(int) < 2 or ledger["dedc"][first] <= 0:
             continue
         ledger["person"][second] = ledger["person"][first]
@@ -248,7 +257,8 @@ def _inject(state: PolicyState, ledger: dict[str, Any], groups: np.ndarray, plai
     if not first_chunk:
         return
     # cap: a person's outpatient visit, then the pool's largest inpatient stay of the insutype, days later
-    for key in sorted({(str(ledger["insured"][i]), str(ledger["insutype"][i])) for i in np.flatnonzero(plain)}):
+    for joined in np.unique(pool_keys[plain]):
+        key = tuple(str(joined).split(" "))
         if len(state.cap_pairs) >= CAP_CANDIDATES:
             break
         same = plain & ~taken & (ledger["insured"] == key[0]) & (ledger["insutype"] == key[1])
