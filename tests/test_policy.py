@@ -227,3 +227,22 @@ def test_clear_with_policy_adds_the_flags_and_a_policy_sheet_and_changes_no_clea
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[0][:2] == ("结算ID", "参保地") and {r[0] for r in rows[1:] if r[0] in flagged} == flagged
     assert {r[11] for r in rows[1:] if r[0] in flagged} == {"起付线", "报销比例", "封顶线"}
+
+
+@settings(max_examples=4, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 10**6), st.sampled_from(["2026-01", "2026-06", "2025-12"]))
+def test_any_generated_month_flags_exactly_its_labels(tmp_path: Path, seed: int, period: str) -> None:
+    """Whatever the seed and month (January puts the previous month's settlements in another policy year),
+    the generator's policy amounts and policy-check agree: every label found, nothing else flagged."""
+    from mediclear_cli.periods import Period
+    from mediclear_cli.sample import generate
+
+    folder = tmp_path / f"m{seed}-{period}"
+    generate(folder, rows=1500, period=Period.parse(period), seed=seed)
+    out = folder / "out"
+    result = cli(["policy-check", "--ledger", folder / "ledger", "--policy", folder / "policy.csv", "--period",
+                  period, "--out", out, "--json"], None)
+    assert result.exit_code in (0, 1), result.stderr
+    labels = {r["setl_id"]: r["kind"] for r in pq.read_table(folder / "policy_labels.parquet").to_pylist()}
+    flags = {r["setl_id"]: r["part"] for r in pq.read_table(out / "policy_flags.parquet").to_pylist()}
+    assert flags == labels
