@@ -13,15 +13,17 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 
 from mediclear_cli import engine
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError
-from mediclear_cli.inputs import normalise_text_sql, resolve_paths
+from mediclear_cli.inputs import money_sql, normalise_text_sql, resolve_paths
 from mediclear_cli.sources import ReadOptions, stage
 
 NEEDED = ("setl_id", "stmt_rslt")
-CARRIED = ("memo", "medfee_sumamt", "fund_pay_sumamt", "acct_pay")
+MONEY = ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
+
 
 
 def compare_platform(con: duckdb.DuckDBPyConnection, path: str, read: ReadOptions) -> dict[str, Any]:
@@ -30,16 +32,19 @@ def compare_platform(con: duckdb.DuckDBPyConnection, path: str, read: ReadOption
     tables = stage(files, engine.scratch_dir(con), ReadOptions(encoding=read.checked().encoding))
     selects = []
     for table in tables:
-        described = con.execute(f"DESCRIBE SELECT * FROM read_parquet({quote_literal(str(table.path))})").fetchall()  # noqa: S608 - path quoted
-        names = {row[0].strip().lower(): row[0] for row in described}
+        types = {f.name: f.type for f in pq.read_schema(table.path)}
+        names = {name.strip().lower(): name for name in types}
         missing = [c for c in NEEDED if c not in names]
         if missing:
             raise InputDataError(f"{table.origin}: no column {missing[0]!r}; expected the platform's 3202 result "
                                  "file (TAB-separated: psn_no, mdtrt_id, setl_id, msgid, stmt_rslt, …)")
         cols = [f"{normalise_text_sql(quote_ident(names['setl_id']))} AS setl_id",
                 f"CAST({quote_ident(names['stmt_rslt'])} AS VARCHAR) AS stmt_rslt"]
-        cols += [f"CAST({quote_ident(names[c])} AS VARCHAR) AS {c}" if c in names else f"CAST(NULL AS VARCHAR) AS {c}"
-                 for c in CARRIED]
+        cols.append(f"CAST({quote_ident(names['memo'])} AS VARCHAR) AS memo" if "memo" in names
+                    else "CAST(NULL AS VARCHAR) AS memo")
+        # the platform's amounts by contract §1's rule for money: exact to the cent or NULL, never rounded
+        cols += [f"{money_sql(names[c], types[names[c]], table.origin)} AS {c}" if c in names
+                 else f"CAST(NULL AS DECIMAL(18,2)) AS {c}" for c in MONEY]
         selects.append(f"SELECT {', '.join(cols)}, file_row_number + 1 AS source_row "  # noqa: S608 - quoted
                        f"FROM read_parquet({quote_literal(str(table.path))}, file_row_number=true)")
     con.execute("CREATE OR REPLACE TEMP TABLE platform_result AS " + " UNION ALL ".join(selects))

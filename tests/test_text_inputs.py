@@ -344,7 +344,7 @@ def test_reconcile_compares_the_platforms_3202_result_with_its_own_verdicts(tmp_
     lines = ["P1\tM1\tA\tH4113020074620261002100000001\t0\t0\t对平\t100.00\t70.00\t10.00",
              "P2\tM2\tB\tH4113020074620261002100000002\t0\t0\t对平\t100.00\t70.00\t10.00",
              "P3\tM3\tC\tH4113020074620261002100000003\t1\t0\t中心多\t100.00\t70.00\t10.00",
-             "P5\tM5\tE\tH4113020074620261002100000005\t2\t0\t医药机构多\t5.00\t5.00\t0.00"]
+             "P5\tM5\tE\tH4113020074620261002100000005\t2\t0\t医药机构多\t5.001\t1.2E+3\t0.00"]
     result.write_bytes(("\n".join(lines) + "\n").encode("gb18030"))
     out = tmp_path / "run"
     summary = json.loads(cli(["reconcile", "--claims", claims, "--ledger", ledger, "--period", "2026-10", "--out", out,
@@ -359,5 +359,7 @@ def test_reconcile_compares_the_platforms_3202_result_with_its_own_verdicts(tmp_
     assert rows["D"]["why"] == "not in the platform's result file"
     assert rows["E"]["why"] == "not in mediclear's inputs" and rows["E"]["platform_row"] == 4
     assert rows["B"]["platform_fund_pay_sumamt"] == Decimal("70.00")
+    # the platform's amounts follow contract §1: 5.001 and 1.2E+3 are not money, never rounded into some
+    assert (rows["E"]["platform_medfee_sumamt"], rows["E"]["platform_fund_pay_sumamt"]) == (None, None)
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
     assert "platform_result" in {i["role"] for i in manifest["inputs"]}

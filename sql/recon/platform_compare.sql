@@ -1,10 +1,11 @@
 -- recon/platform_compare: the platform's own verdict (stmt_rslt of its 3202 result file) beside mediclear's,
 -- one row per setl_id found on either, with why they disagree.
--- Binds: nothing. Reads: platform_result (setl_id, stmt_rslt, memo, medfee_sumamt, fund_pay_sumamt, acct_pay
---        as text; source_row), recon_rows.
+-- Binds: nothing. Reads: platform_result (setl_id, stmt_rslt, memo, source_row; medfee_sumamt,
+--        fund_pay_sumamt, acct_pay as DECIMAL(18,2), NULL where the file's text is not exact money by contract
+--        §1), recon_rows.
 -- Keeps: every setl_id of the result file appears (a repeated one once per row, flagged); every setl_id of
 --        mediclear's valid rows appears; money is compared as DECIMAL(18,2) — a platform amount that is not
---        exact text money is reported, never rounded.
+--        exact money is NULL and so differs, never rounded into agreement.
 -- mediclear's verdict per setl_id: the platform's codes where it has one (0 对平, 1 中心多, 2 医药机构多,
 -- 3 数据不一致); duplicate, out_of_period and rejected have none, and are named by category.
 CREATE OR REPLACE TEMP TABLE platform_compare AS
@@ -22,9 +23,7 @@ WITH ours AS (
     GROUP BY setl_id
 ), theirs AS (
     SELECT setl_id, nullif(trim(stmt_rslt), '') AS stmt_rslt, memo, source_row,
-           TRY_CAST(nullif(trim(medfee_sumamt), '') AS DECIMAL(18,2)) AS medfee_sumamt,
-           TRY_CAST(nullif(trim(fund_pay_sumamt), '') AS DECIMAL(18,2)) AS fund_pay_sumamt,
-           TRY_CAST(nullif(trim(acct_pay), '') AS DECIMAL(18,2)) AS acct_pay,
+           medfee_sumamt, fund_pay_sumamt, acct_pay,
            count(*) OVER (PARTITION BY setl_id) AS result_rows
     FROM platform_result
 )
