@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import tomllib
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -98,10 +98,8 @@ def _day(value: Any, where: str, column: str) -> date | None:
     if text in ANY:
         return None
     for fmt in ("%Y-%m-%d", "%Y%m%d", "%Y/%m/%d"):
-        try:
-            from datetime import datetime
-
-            return datetime.strptime(text[:10] if fmt != "%Y%m%d" else text, fmt).date()
+        try:  # a date with a time (2026-01-01 00:00:00, as an Excel date cell reads) keeps its date
+            return datetime.strptime(text if fmt == "%Y%m%d" else text[:10], fmt).date()
         except ValueError:
             continue
     raise InputDataError(f"{where}: column {column!r}: {text!r} is not a date (YYYY-MM-DD)")

@@ -423,7 +423,12 @@ def _looks_like_3202(first: str) -> bool:
 
 
 def _header(origin: str, line: str, delimiter: str) -> list[str]:
-    names = [n.strip().strip("\ufeff") for n in next(csv.reader([line], delimiter=delimiter))]
+    return _column_names(origin, next(csv.reader([line], delimiter=delimiter)))
+
+
+def _column_names(origin: str, cells: list[str]) -> list[str]:
+    """A header's names, trimmed; an empty or repeated name is exit 65 naming its column."""
+    names = [n.strip().strip("\ufeff") for n in cells]
     seen: dict[str, int] = {}
     for number, name in enumerate(names, start=1):
         if not name:
@@ -531,8 +536,7 @@ def _stage_sheet(origin: str, sheet: Any, read: ReadOptions, path: Path) -> int 
         return None
     while header and header[-1] is None:
         header = header[:-1]
-    names = _header(origin, ",".join(f'"{"" if v is None else str(v).replace(chr(34), chr(34) * 2)}"'
-                                      for v in header), ",")
+    names = _column_names(origin, ["" if v is None else str(v) for v in header])
     money = _money_sources(names, read)
     width = len(names)
     out_schema = pa.schema([pa.field(n, pa.string()) for n in names])

@@ -121,9 +121,10 @@ SELECT s.row_key, s.setl_id, s.psn_no, s.insuplc_admdvs, s.mdtrtarea_admvs, s.in
                 CASE WHEN s.inscp_scp_amt IS NULL THEN 'inscp_scp_amt' END,
                 CASE WHEN s.act_pay_dedc IS NULL THEN 'act_pay_dedc' END,
                 CASE WHEN s.hifp_pay IS NULL THEN 'hifp_pay' END)
-           WHEN (SELECT count(*) FROM candidates k WHERE k.row_key = s.row_key) = 0 THEN 'no policy row applies'
+           WHEN ch.row_key IS NULL THEN 'no policy row applies'
            ELSE 'two policy rows apply equally (ambiguous)'
        END AS not_checked_reason
 FROM s
 LEFT JOIN checked c ON c.row_key = s.row_key
+LEFT JOIN chosen ch ON ch.row_key = s.row_key
 WHERE s.in_period
