@@ -382,7 +382,7 @@ def _reject_case(side: str) -> tuple[str, str, str]:
 STAGE_BYTES_PER_ROW = 1000  # a generous size of one decoded input row, for the staging decision
 
 
-def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int) -> bool:
+def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int, alongside: int = 1) -> bool:
     """Whether to copy a side's files (`rows` in `row_groups`) into memory as they are before normalising
     and validating them.
 
@@ -391,16 +391,19 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int) -> bo
     is common) then loads on one core. Copied first (a plain decode), the work runs on every core: 1.5 ->
     1.15 s for a 1M-row side on 2 cores. Only when the files have fewer row groups than twice the threads,
     and the copy fits easily (a quarter of the memory limit): otherwise the direct read is as parallel, or
-    the copy would spill."""
+    the copy would spill. `alongside` sides loading at the same time share the threads (load_sides): with
+    one thread each, the copy only costs time and memory."""
     from mediclear_cli.engine import threads_and_limit
 
     threads, budget = threads_and_limit(con)
+    threads //= alongside
     return threads > 1 and row_groups < 2 * threads and budget is not None and (
         rows * STAGE_BYTES_PER_ROW <= budget // 4)
 
 
 def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
-              progress: Callable[..., None] | None = None, read: ReadOptions | None = None) -> SideInput:
+              progress: Callable[..., None] | None = None, read: ReadOptions | None = None,
+              alongside: int = 1) -> SideInput:
     """Read one side's inputs into table `<side>` with the contract's columns and reject reasons.
     Text and Excel inputs are first staged as Parquet in the run's scratch folder (sources.stage).
     `progress("reading <side>", watch=con, rows_total=N)` is called as the read starts."""
@@ -417,11 +420,11 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
             # The run's scratch folder; a connection made outside engine.session gets a private one for the load.
             scratch = scratch_if_any(con) or Path(cleanup.enter_context(TemporaryDirectory(prefix="mediclear-")))
             tables = stage(files, scratch, read, tally)
-        return load_tables(con, side, files, tables, read, progress)
+        return load_tables(con, side, files, tables, read, progress, alongside)
 
 
 def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
-                 read: ReadOptions, progress: Callable[..., None] | None) -> SideInput:
+                read: ReadOptions, progress: Callable[..., None] | None, alongside: int = 1) -> SideInput:
     groups: dict[tuple[tuple[str, str], ...], list[Staged]] = {}
     schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}
     present: set[str] = set()
@@ -440,7 +443,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
         present |= set(mapping)
         source_names[table.origin] = mapping
     extras: dict[str, str] = {}
-    staged = _stage_raw(con, footer_rows, row_groups)
+    staged = _stage_raw(con, footer_rows, row_groups, alongside)
     staging: list[str] = []
     selects = []
     staged_names: list[str] = []
@@ -502,3 +505,38 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
     rows = con.execute(f"SELECT count(*) FROM {quote_ident(table_name)}").fetchall()  # noqa: S608 - identifier quoted
     return SideInput(side, table_name, files, present, list(extras), int(rows[0][0]), footer_rows, source_names,
                      tables)
+
+
+def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
+               progress: Callable[..., None] | None = None, read: ReadOptions | None = None) -> dict[str, SideInput]:
+    """Load both sides (load_side): at the same time when every input is Parquet, one after the other
+    otherwise (staging text is Python's work, which two threads would only share).
+
+    Why: DuckDB reads a Parquet file one row group per thread, and a side's files often hold fewer row groups
+    than there are cores (a 1M-row extract written as one row group is common): such a side decodes on one
+    core while the others wait. Both sides at once, each on its own connection to the run's database, keep
+    two cores busy (see BENCHMARKS.md, session 6). An error is reported as the sides in order would report
+    it (claims first); on any error or signal the other side's query is interrupted before this returns."""
+    read = read or ReadOptions()
+    together = len(paths) > 1 and all(is_parquet(p, read.checked().for_side(side))
+                                      for side, side_paths in paths.items() for p in resolve_paths(side_paths, side))
+    if not together:
+        return {side: load_side(con, side, side_paths, progress, read) for side, side_paths in paths.items()}
+    from concurrent.futures import ThreadPoolExecutor
+
+    if progress is not None:
+        progress("reading " + " and ".join(paths), files=sum(len(p) for p in paths.values()))
+    cursors = {side: con.cursor() for side in paths}
+    try:
+        with ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="mediclear-load") as pool:
+            futures = {side: pool.submit(load_side, cursors[side], side, side_paths, None, read, len(paths))
+                       for side, side_paths in paths.items()}
+            try:
+                return {side: future.result() for side, future in futures.items()}
+            except BaseException:
+                for cursor in cursors.values():
+                    cursor.interrupt()
+                raise
+    finally:
+        for cursor in cursors.values():
+            cursor.close()

@@ -17,7 +17,7 @@ import duckdb
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
-from mediclear_cli.inputs import SideInput, load_side
+from mediclear_cli.inputs import SideInput, load_sides
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
 from mediclear_cli.sources import ReadOptions
@@ -110,8 +110,7 @@ def reconcile(
     `progress(stage, **counts)` hears when each side starts loading (with the rows its footers declare) and
     when reconciling starts."""
     engine.run(con, "macros")
-    sides = {side: load_side(con, side, paths, progress, options.read)
-             for side, paths in (("claims", claims), ("ledger", ledger))}
+    sides = load_sides(con, {"claims": claims, "ledger": ledger}, progress, options.read)
     if progress is not None:
         progress("reconciling", rows=sides["claims"].rows + sides["ledger"].rows)
     result = ReconResult(options, sides)
