@@ -94,9 +94,12 @@ def note(message: str) -> None:
 
 
 def _end_stage(now: float) -> None:
-    """Log how long the current stage took, if one is running."""
+    """Log how long the current stage took, and the rows it handled where its start said (issue 16: where a
+    month's time goes, stage by stage), if one is running."""
     if _log["stage"] is not None and _log["stage_started"] is not None:
-        log("stage finished", duration_s=round(now - _log["stage_started"], 3))
+        rows = _log.get("stage_rows")
+        log("stage finished", duration_s=round(now - _log["stage_started"], 3),
+            **({} if rows is None else {"rows": rows}))
 
 
 def _json_stage(stage: str, **fields: Any) -> None:
@@ -106,6 +109,8 @@ def _json_stage(stage: str, **fields: Any) -> None:
         _log["run_id"] = fields["run_id"]
     _end_stage(now)
     _log["stage"], _log["stage_started"] = stage, now
+    rows = fields.get("rows", fields.get("rows_total"))
+    _log["stage_rows"] = rows if fields.get("unit") != "bytes" else None
     log("stage started", counts=fields or None)
 
 

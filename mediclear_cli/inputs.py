@@ -507,6 +507,27 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
                      tables)
 
 
+class _Watch:
+    """What the terminal's progress bar polls (console.Progress._poll) while the sides load at once: the share
+    of all rows read, from each side's connection, weighted by the rows its files declare."""
+
+    def __init__(self, cursors: dict[str, duckdb.DuckDBPyConnection], rows: dict[str, int]) -> None:
+        self.cursors, self.rows = cursors, rows
+        self.last = dict.fromkeys(cursors, 0.0)
+
+    def execute(self, sql: str) -> None:
+        for cursor in self.cursors.values():
+            cursor.execute(sql)
+
+    def query_progress(self) -> float:
+        for side, cursor in self.cursors.items():
+            share = cursor.query_progress()
+            if share >= 0:  # -1: no query running (not begun, between its two queries, or done)
+                self.last[side] = max(self.last[side], share)
+        total = sum(self.rows.values()) or 1
+        return sum(self.last[side] * self.rows[side] for side in self.cursors) / total
+
+
 def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
                progress: Callable[..., None] | None = None, read: ReadOptions | None = None) -> dict[str, SideInput]:
     """Load both sides (load_side): at the same time when every input is Parquet, one after the other
@@ -518,15 +539,19 @@ def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
     two cores busy (see BENCHMARKS.md, session 6). An error is reported as the sides in order would report
     it (claims first); on any error or signal the other side's query is interrupted before this returns."""
     read = read or ReadOptions()
+    files = {side: resolve_paths(side_paths, side) for side, side_paths in paths.items()}
     together = len(paths) > 1 and all(is_parquet(p, read.checked().for_side(side))
-                                      for side, side_paths in paths.items() for p in resolve_paths(side_paths, side))
+                                      for side, side_files in files.items() for p in side_files)
     if not together:
         return {side: load_side(con, side, side_paths, progress, read) for side, side_paths in paths.items()}
     from concurrent.futures import ThreadPoolExecutor
 
-    if progress is not None:
-        progress("reading " + " and ".join(paths), files=sum(len(p) for p in paths.values()))
+    # the rows the footers declare, for the progress bar (an unreadable footer fails here, claims first)
+    rows = {side: sum(_read_footer(p)[1].num_rows for p in side_files) for side, side_files in files.items()}
     cursors = {side: con.cursor() for side in paths}
+    if progress is not None:
+        progress("reading " + " and ".join(paths), watch=_Watch(cursors, rows), rows_total=sum(rows.values()),
+                 files=sum(len(f) for f in files.values()))
     try:
         with ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="mediclear-load") as pool:
             futures = {side: pool.submit(load_side, cursors[side], side, side_paths, None, read, len(paths))

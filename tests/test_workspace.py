@@ -398,6 +398,13 @@ def test_json_log_lines_parse_and_hold_no_personal_data(tmp_path):
     assert last["event"] == "run finished" and last["exit_code"] == 1 and last["duration_s"] > 0
     assert last["run_id"] and last["held_records"] > 0 and last["workspace"]["run"] == 1
     assert any(line["event"] == "stage finished" and "duration_s" in line for line in lines)
+    # issue 16: per stage, time and rows — the reading stage counts every row the files hold, the netting
+    # stage the settlements it cleared
+    finished = {line["stage"]: line for line in lines if line["event"] == "stage finished"}
+    file_rows = sum(pq.read_metadata(p).num_rows for side in ("claims", "ledger") for p in (month / side).glob("*.parquet"))
+    assert finished["reading claims and ledger"]["rows"] == file_rows
+    assert finished["netting"]["rows"] == last["cleared_records"] > 0
+    assert all(line["duration_s"] >= 0 for line in finished.values())
     personal = set()
     for path in (month / "claims").glob("*.parquet"):
         table = pq.read_table(path, columns=["certno", "psn_name"])

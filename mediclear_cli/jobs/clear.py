@@ -124,7 +124,7 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
         # fails first, the worker only ever wrote into memory: nothing to undo.
         pending = PendingStatement.start(con, exc_sql, recon.held_records, spec.excel_exception_rows,
                                          carry=wrun is not None, flags=spec.screen, policy=spec.policy is not None)
-    progress("netting")
+    progress("netting", rows=recon.matched_records)
     result = clear(con, recon, ClearOptions(spec.level, spec.settlement), spec.regions, spec.prepaid)
     summary = base_summary("clear", recon, run_id)
     summary["level"], summary["settlement"] = spec.level, spec.settlement
@@ -164,7 +164,7 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
     if spec.regions:
         register = {r[0]: r[1] for r in con.execute(
             "SELECT admdvs, admdvs_name FROM regions WHERE admdvs_name IS NOT NULL").fetchall()}
-    progress("writing outputs")
+    progress("writing outputs", rows=recon.held_records)
     notices: list[str] = []  # for people only (the console): summary.json is written before the statements
     with RunFolder(out, "clear", recon.options.period.label) as folder:
         folder.wrote("exceptions.parquet", write_parquet_query(con, exc_sql, folder.path("exceptions.parquet")))
