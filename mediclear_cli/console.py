@@ -316,8 +316,10 @@ def show_clearing(summary: Any, net_positions: list[dict[str, Any]], res: dict[s
         f"{c['transfers']} transfers totalling {_money(c['transfer_total'])}; Σ net = 0 checked"
     )
     if res:
+        parts = res.get("partitions", 1)
         err.print(f"peak memory {res['peak_rss_bytes'] / 2**20:,.0f} MiB (DuckDB limit {res['memory_limit']}); "
-                  f"scratch on disk at most {res['scratch_bytes_max'] / 2**20:,.0f} MiB")
+                  f"scratch on disk at most {res['scratch_bytes_max'] / 2**20:,.0f} MiB"
+                  + (f"; categorised in {parts} partitions by setl_id" if parts > 1 else ""))
 
 
 def show_screen(summary: dict[str, Any]) -> None:

@@ -95,6 +95,22 @@ def fits_in_memory(rows: int | None, memory_limit: str = "") -> bool:
     return rows * BYTES_PER_ROW_IN_MEMORY <= _limit_bytes(memory_limit or DEFAULT_MEMORY_LIMIT) // 2
 
 
+def partitions_for(con: duckdb.DuckDBPyConnection, rows: int | None) -> int:
+    """How many partitions by setl_id a month of `rows` input rows (both sides) is categorised in (issue 16):
+    1 when it fits in memory (fits_in_memory under the session's limit), else enough that each partition
+    takes at most a quarter of the limit — the rest is for what the partitions yield and the clearing.
+    $MEDICLEAR_PARTITIONS sets the count (tests run small months in many partitions this way)."""
+    forced = os.environ.get("MEDICLEAR_PARTITIONS", "").strip()
+    if forced:
+        if not forced.isdigit() or int(forced) < 1:
+            raise UsageError(f"MEDICLEAR_PARTITIONS={forced!r}: expected a whole number of partitions, 1 or more")
+        return int(forced)
+    limit = threads_and_limit(con)[1]
+    if rows is None or limit is None or rows * BYTES_PER_ROW_IN_MEMORY <= limit // 2:
+        return 1
+    return -(-rows * BYTES_PER_ROW_IN_MEMORY // (limit // 4))
+
+
 @contextmanager
 def session(memory_limit: str = "", temp_directory: str = "", threads: int = 0,
             in_memory: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -273,8 +289,9 @@ def scratch_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int) -> dict[str, Any]:
-    """Resource figures for the manifest: the memory limit in force, peak RSS, the most scratch on disk."""
+def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int, partitions: int = 1) -> dict[str, Any]:
+    """Resource figures for the manifest: the memory limit in force, peak RSS, the most scratch on disk, and
+    in how many partitions by setl_id the month was categorised (1: as a whole)."""
     import resource
 
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
@@ -282,7 +299,7 @@ def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int) -> dict[st
     path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
     return {"memory_limit": limit, "database": "file" if path and path[0][0] else "memory",
             "peak_rss_bytes": int(peak_kib) * 1024,
-            "scratch_bytes_max": max(scratch_max, scratch_bytes(con))}
+            "scratch_bytes_max": max(scratch_max, scratch_bytes(con)), "partitions": partitions}
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:

@@ -122,6 +122,20 @@ def resolve_paths(paths: list[str], what: str) -> list[Path]:
     return list(unique)
 
 
+def footer_rows(*sides: tuple[str, list[str]]) -> int | None:
+    """The rows the inputs' Parquet footers declare (all sides; a text or Excel file's rows guessed from its
+    size), to size the run's database; None when a file cannot be resolved or read here (the real read reports
+    problems properly)."""
+    from mediclear_cli.sources import estimated_rows
+
+    try:
+        paths = [p for what, given in sides for p in resolve_paths(given, what)]
+        return sum(pq.ParquetFile(p).metadata.num_rows if is_parquet(p, ReadOptions()) else estimated_rows(p)
+                   for p in paths)
+    except Exception:  # noqa: BLE001 - only a hint; any problem is reported by the real read
+        return None
+
+
 def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
     """Contract §1: no file may be an input of both sides — by real path, or by identical content (a copy).
     A month reconciled against itself matches every row and clears money that was never owed (exit 2).
@@ -403,7 +417,7 @@ def _stage_raw(con: duckdb.DuckDBPyConnection, rows: int, row_groups: int, along
 
 def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
               progress: Callable[..., None] | None = None, read: ReadOptions | None = None,
-              alongside: int = 1) -> SideInput:
+              alongside: int = 1, partitions: Partitions | None = None) -> SideInput:
     """Read one side's inputs into table `<side>` with the contract's columns and reject reasons.
     Text and Excel inputs are first staged as Parquet in the run's scratch folder (sources.stage).
     `progress("reading <side>", watch=con, rows_total=N)` is called as the read starts."""
@@ -420,11 +434,31 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
             # The run's scratch folder; a connection made outside engine.session gets a private one for the load.
             scratch = scratch_if_any(con) or Path(cleanup.enter_context(TemporaryDirectory(prefix="mediclear-")))
             tables = stage(files, scratch, read, tally)
-        return load_tables(con, side, files, tables, read, progress, alongside)
+        return load_tables(con, side, files, tables, read, progress, alongside, partitions)
+
+
+@dataclass(frozen=True)
+class Partitions:
+    """Where a partitioned load writes a side (issue 16): `count` Parquet partitions by a hash of setl_id under
+    `folder`/<side>/, so that each partition holds every row of its setl_ids, of both sides."""
+
+    count: int
+    folder: Path
+
+    def key_sql(self, column: str = "setl_id") -> str:
+        """The partition of a row. DuckDB's hash(): not a secret — a month whose ids all fall in one
+        partition only makes that partition large (it spills), it cannot change a result."""
+        return f"CAST(hash({quote_ident(column)}) % {int(self.count)} AS INTEGER)"
+
+    def files(self, side: str, part: int) -> list[Path]:
+        return sorted((self.folder / side).glob(f"*/_part={int(part)}/*.parquet"))
 
 
 def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
-                read: ReadOptions, progress: Callable[..., None] | None, alongside: int = 1) -> SideInput:
+                read: ReadOptions, progress: Callable[..., None] | None, alongside: int = 1,
+                partitions: Partitions | None = None) -> SideInput:
+    """Read the staged tables of one side into table `<side>`; with `partitions`, into Parquet partitions
+    (Partitions) instead, with `<side>` left for the caller to make."""
     groups: dict[tuple[tuple[str, str], ...], list[Staged]] = {}
     schemas: dict[tuple[tuple[str, str], ...], pa.Schema] = {}
     present: set[str] = set()
@@ -476,15 +510,26 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
     chunks = [selects[i:i + GROUPS_PER_STATEMENT] for i in range(0, len(selects), GROUPS_PER_STATEMENT)] \
         if packed else [selects]
     statements = []
+    empty_sql = ""
     for number, chunk in enumerate(chunks):
         union = " UNION ALL BY NAME ".join(f"({s})" for s in chunk)
-        head = f"CREATE OR REPLACE TABLE {quote_ident(table_name)} AS" if number == 0 else \
-            f"INSERT INTO {quote_ident(table_name)} BY NAME"
-        statements.append(
-            f"{head} SELECT {canonical}{extra_cols}, "  # noqa: S608 - identifiers quoted; fragments generated from the schema module
+        rows_sql = (
+            f"SELECT {canonical}{extra_cols}, "  # noqa: S608 - identifiers quoted; fragments generated from the schema module
             f"source_file, CAST(source_row AS BIGINT) AS source_row, "
             f"{reason} AS reject_reason, {column} AS reject_column FROM (SELECT *, {index} AS _rj FROM ({union}))"
         )
+        empty_sql = rows_sql if number == 0 else empty_sql
+        if partitions is not None:
+            # Each statement (chunk) writes its own folder of partitions; a partition is read from all of them.
+            target = quote_literal(str(partitions.folder / side / f"c{number:05d}"))
+            statements.append(f"COPY (SELECT *, {partitions.key_sql()} AS _part FROM ({rows_sql})) TO {target} "  # noqa: S608 - generated, path quoted
+                              "(FORMAT parquet, PARTITION_BY (_part), COMPRESSION lz4_raw)")
+            continue
+        head = f"CREATE OR REPLACE TABLE {quote_ident(table_name)} AS" if number == 0 else \
+            f"INSERT INTO {quote_ident(table_name)} BY NAME"
+        statements.append(f"{head} {rows_sql}")
+    if partitions is not None:
+        (partitions.folder / side).mkdir(parents=True, exist_ok=True)
     if progress is not None:
         progress(f"reading {side}", watch=con, rows_total=footer_rows, files=len(files))
     try:
@@ -502,7 +547,13 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
         first = engine_reason(exc)
         where = tables[0].origin if len(tables) == 1 else f"{len(tables)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
-    rows = con.execute(f"SELECT count(*) FROM {quote_ident(table_name)}").fetchall()  # noqa: S608 - identifier quoted
+    if partitions is not None:
+        written = sorted((partitions.folder / side).glob("*/_part=*/*.parquet"))
+        rows = [(sum(pq.read_metadata(p).num_rows for p in written),)]
+        if not written:  # nothing to partition: the side's columns, for the partitions to take their shape from
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident('_empty_' + side)} AS {empty_sql} LIMIT 0")
+    else:
+        rows = con.execute(f"SELECT count(*) FROM {quote_ident(table_name)}").fetchall()  # noqa: S608 - identifier quoted
     return SideInput(side, table_name, files, present, list(extras), int(rows[0][0]), footer_rows, source_names,
                      tables)
 
@@ -529,7 +580,8 @@ class _Watch:
 
 
 def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
-               progress: Callable[..., None] | None = None, read: ReadOptions | None = None) -> dict[str, SideInput]:
+               progress: Callable[..., None] | None = None, read: ReadOptions | None = None,
+               partitions: Partitions | None = None) -> dict[str, SideInput]:
     """Load both sides (load_side): at the same time when every input is Parquet, one after the other
     otherwise (staging text is Python's work, which two threads would only share).
 
@@ -543,7 +595,8 @@ def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
     together = len(paths) > 1 and all(is_parquet(p, read.checked().for_side(side))
                                       for side, side_files in files.items() for p in side_files)
     if not together:
-        return {side: load_side(con, side, side_paths, progress, read) for side, side_paths in paths.items()}
+        return {side: load_side(con, side, side_paths, progress, read, partitions=partitions)
+                for side, side_paths in paths.items()}
     from concurrent.futures import ThreadPoolExecutor
 
     # the rows the footers declare, for the progress bar (an unreadable footer fails here, claims first)
@@ -554,7 +607,7 @@ def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
                  files=sum(len(f) for f in files.values()))
     try:
         with ThreadPoolExecutor(max_workers=len(paths), thread_name_prefix="mediclear-load") as pool:
-            futures = {side: pool.submit(load_side, cursors[side], side, side_paths, None, read, len(paths))
+            futures = {side: pool.submit(load_side, cursors[side], side, side_paths, None, read, len(paths), partitions)
                        for side, side_paths in paths.items()}
             try:
                 return {side: future.result() for side, future in futures.items()}

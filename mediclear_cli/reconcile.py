@@ -17,7 +17,7 @@ import duckdb
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
-from mediclear_cli.inputs import SideInput, load_sides
+from mediclear_cli.inputs import Partitions, SideInput, footer_rows, load_sides
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
 from mediclear_cli.sources import ReadOptions
@@ -32,6 +32,9 @@ class ReconOptions:
     tolerance: Decimal = Decimal("0.00")
     carry: Any = None  # workspace.CarryIn: held rows of earlier months to consider again (None: the run stands alone)
     read: ReadOptions = field(default_factory=ReadOptions)  # how text and Excel inputs are read
+    # Partitions by a hash of setl_id (issue 16): 1 runs the month as one; more, each partition on its own
+    # (needs the run's scratch folder, engine.session); 0 lets reconcile choose (engine.partitions_for).
+    partitions: int = 0
 
 
 @dataclass
@@ -43,6 +46,7 @@ class ReconResult:
     totals_balanced: bool = True
     scratch_bytes_max: int = 0  # the most the scratch database took on disk while reconciling
     carried: dict[str, dict[str, int]] = field(default_factory=dict)  # per side: rows carried in, used, superseded
+    partitions: int = 1  # how many partitions by setl_id the month was categorised in (issue 16)
 
     @property
     def held_records(self) -> int:
@@ -110,28 +114,22 @@ def reconcile(
     `progress(stage, **counts)` hears when each side starts loading (with the rows its footers declare) and
     when reconciling starts."""
     engine.run(con, "macros")
-    sides = load_sides(con, {"claims": claims, "ledger": ledger}, progress, options.read)
+    parts = _partitions(con, options, claims, ledger)
+    sides = load_sides(con, {"claims": claims, "ledger": ledger}, progress, options.read, parts)
     if progress is not None:
         progress("reconciling", rows=sides["claims"].rows + sides["ledger"].rows)
     result = ReconResult(options, sides)
     period = options.period
-    result.carried = _carry_in(con, options.carry)
-    inputs = {
-        row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
-        for row in engine.run(con, "recon/side_totals").fetchall()
-    }
-    # A fresh secret per run keys the fingerprints: nobody who writes an input can aim at a fingerprint.
-    engine.run(con, "recon/counts", period_start=period.start, period_end=period.end,
-               fingerprint_key=secrets.token_hex(16))
-    engine.run(con, "recon/pairs", tolerance=options.tolerance)
-    engine.run(con, "recon/keys")
     con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
-    engine.run(con, "recon/rows")
-    engine.run(con, "recon/held")
-    engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
-    result.scratch_bytes_max = engine.scratch_bytes(con)
-    for table in ("recon_counts", "recon_pairs"):
-        con.execute(f"DROP TABLE {quote_ident(table)}")
+    # A fresh secret per run keys the fingerprints: nobody who writes an input can aim at a fingerprint.
+    key = secrets.token_hex(16)
+    if parts is None:
+        result.carried = _carry_in(con, options.carry)
+        inputs = _categorise(con, options, key)
+    else:
+        result.carried, inputs = _categorise_partitions(con, options, key, parts)
+        result.partitions = parts.count
+    result.scratch_bytes_max = max(result.scratch_bytes_max, engine.scratch_bytes(con))
     for side in schema.SIDES:
         result.per_side[side] = {
             "input": inputs[side],
@@ -165,16 +163,103 @@ def reconcile(
     return result
 
 
+def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str) -> dict[str, dict[str, Any]]:
+    """Categorise every row of tables `claims` and `ledger` (contract §3): recon_keys, the view recon_rows,
+    recon_held, recon_groups. Returns each side's rows and money in, counted from the tables themselves."""
+    period = options.period
+    inputs = {
+        row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
+        for row in engine.run(con, "recon/side_totals").fetchall()
+    }
+    engine.run(con, "recon/counts", period_start=period.start, period_end=period.end, fingerprint_key=key)
+    engine.run(con, "recon/pairs", tolerance=options.tolerance)
+    engine.run(con, "recon/keys")
+    engine.run(con, "recon/rows")
+    engine.run(con, "recon/held")
+    engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
+    for table in ("recon_counts", "recon_pairs"):
+        con.execute(f"DROP TABLE {quote_ident(table)}")
+    return inputs
+
+
+def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: list[str],
+                ledger: list[str]) -> Partitions | None:
+    """The partitioned plan for this month (None: one partition, the month as a whole)."""
+    count = options.partitions or engine.partitions_for(con, footer_rows(("claims", claims), ("ledger", ledger)))
+    scratch = engine.scratch_if_any(con)
+    if count <= 1 or scratch is None:
+        return None
+    return Partitions(count, scratch / "partitions")
+
+
+def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str, parts: Partitions
+                           ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
+    """Categorise a month written as partitions (inputs.Partitions): each partition holds every row of its
+    setl_ids on both sides, so each is categorised on its own by the very SQL a whole month runs through
+    (_categorise), in memory, and what it yields is appended: recon_keys, recon_held, recon_groups. Then the
+    sides become views over all partitions (with the carried-in rows), and recon_rows is defined over them as
+    for a whole month — the clearing, the screens and the carry-forward read the same names either way."""
+    folder = parts.folder
+    for side in schema.SIDES:
+        written = quote_literal(str(folder / side / "*" / "_part=*" / "*.parquet"))
+        # a side without a row was left as an empty table of its columns (inputs.load_tables)
+        source = (f"read_parquet({written}, hive_partitioning = false)"
+                  if list(folder.glob(f"{side}/*/_part=*/*.parquet")) else quote_ident("_empty_" + side))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side + '_all')} AS SELECT * FROM {source}")  # noqa: S608 - quoted
+    carried = _carry_in(con, options.carry, "_all")
+    totals: dict[str, dict[str, Any]] = {}
+    for part in range(parts.count):
+        for side in schema.SIDES:
+            files = parts.files(side, part)
+            source = ("read_parquet([" + ", ".join(quote_literal(str(f)) for f in files) + "], hive_partitioning = false)"
+                      if files else f"(SELECT * FROM {quote_ident(side + '_all')} LIMIT 0)")  # noqa: S608 - quoted
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT * FROM {source}")  # noqa: S608 - quoted
+            if carried:
+                _insert_carried(con, side, f"{parts.key_sql()} = {int(part)}")
+        for side, money in _categorise(con, options, key).items():
+            totals[side] = {k: totals.get(side, {}).get(k, 0) + v for k, v in money.items()}
+        for table in ("recon_keys", "recon_held", "recon_groups"):
+            head = (f"CREATE OR REPLACE TABLE {quote_ident(table + '_all')} AS" if part == 0 else
+                    f"INSERT INTO {quote_ident(table + '_all')} BY NAME")
+            con.execute(f"{head} SELECT * FROM {quote_ident(table)}")  # noqa: S608 - quoted
+    for side in schema.SIDES:
+        con.execute(f"DROP TABLE {quote_ident(side)}")
+        rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
+        if carried:
+            rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS {rows}")
+    for table in ("recon_keys", "recon_held", "recon_groups"):
+        con.execute(f"DROP TABLE {quote_ident(table)}")
+        con.execute(f"ALTER TABLE {quote_ident(table + '_all')} RENAME TO {quote_ident(table)}")
+    engine.run(con, "recon/rows")
+    return carried, totals
+
+
 CARRIED_COLUMNS = (*schema.CANONICAL, "source_file", "source_row")
 
 
-def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str, int]]:
+def _carried_rows(side: str, where: str = "true") -> str:
+    cols = ", ".join(quote_ident(c) for c in CARRIED_COLUMNS)
+    return (f"SELECT {cols}, first_period AS held_since FROM carried "  # noqa: S608 - identifiers quoted
+            f"WHERE side = {quote_literal(side)} AND used AND ({where})")
+
+
+def _insert_carried(con: duckdb.DuckDBPyConnection, side: str, where: str = "true") -> None:
+    """Add the carried-in rows of `side` (those `where` selects) to table `side`, marked held_since."""
+    table = quote_ident(side)
+    con.execute(f"ALTER TABLE {table} ADD COLUMN held_since VARCHAR")
+    con.execute(f"INSERT INTO {table} BY NAME {_carried_rows(side, where)}")
+
+
+def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any, sides: str = "") -> dict[str, dict[str, int]]:
     """Add the rows held by earlier months (a workspace's 挂账) to both sides, marked `held_since`.
 
     A carried row is superseded by a valid row of the same side and setl_id in this month's files (a
     re-extract or correction: the new row takes its place and its history). Written-off items are not carried.
     Tables made: carried (every carried row with `used`), late_keys (carried setl_ids, which may lie before
-    the window), key_since (the first month each carried setl_id was held)."""
+    the window), key_since (the first month each carried setl_id was held). `sides` names the side tables
+    by suffix (`claims<sides>`); the carried rows are added to them only when they are the whole month
+    (no suffix): a partitioned month adds each partition's own (_categorise_partitions)."""
     con.execute("CREATE OR REPLACE TEMP TABLE late_keys (setl_id VARCHAR)")
     if carry is None or carry.held_file is None:
         return {}
@@ -186,18 +271,17 @@ def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any) -> dict[str, dict[str,
     cols = ", ".join(quote_ident(c) for c in CARRIED_COLUMNS)
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE carried AS SELECT h.side, h.first_period, {cols}, h.clr_amt, "  # noqa: S608 - identifiers and path quoted
-        "NOT EXISTS (SELECT 1 FROM claims f WHERE h.side = 'claims' AND f.reject_reason IS NULL "
-        "            AND f.setl_id = h.setl_id) "
-        "AND NOT EXISTS (SELECT 1 FROM ledger f WHERE h.side = 'ledger' AND f.reject_reason IS NULL "
+        f"NOT EXISTS (SELECT 1 FROM {quote_ident('claims' + sides)} f WHERE h.side = 'claims' "
+        "            AND f.reject_reason IS NULL AND f.setl_id = h.setl_id) "
+        f"AND NOT EXISTS (SELECT 1 FROM {quote_ident('ledger' + sides)} f WHERE h.side = 'ledger' "
+        "                AND f.reject_reason IS NULL "
         "                AND f.setl_id = h.setl_id) AS used "
         f"FROM read_parquet({held}) h WHERE NOT {written_off('h', 'writeoff_keys')}"
     )
     counts: dict[str, dict[str, int]] = {}
     for side in schema.SIDES:
-        table = quote_ident(side)
-        con.execute(f"ALTER TABLE {table} ADD COLUMN held_since VARCHAR")
-        con.execute(f"INSERT INTO {table} BY NAME SELECT {cols}, first_period AS held_since FROM carried "  # noqa: S608 - identifiers quoted
-                    "WHERE side = $side AND used", {"side": side})
+        if not sides:
+            _insert_carried(con, side)
         rows = con.execute("SELECT count(*), count(*) FILTER (WHERE used) FROM carried WHERE side = $side",
                            {"side": side}).fetchall()[0]
         counts[side] = {"carried_in": int(rows[0]), "used": int(rows[1]), "superseded": int(rows[0] - rows[1])}

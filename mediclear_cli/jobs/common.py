@@ -16,7 +16,7 @@ import duckdb
 from mediclear_cli import __version__, engine, schema
 from mediclear_cli.clearing import ClearOptions
 from mediclear_cli.errors import InputDataError, OutputError, UsageError
-from mediclear_cli.inputs import refuse_shared_inputs, resolve_paths
+from mediclear_cli.inputs import footer_rows, refuse_shared_inputs, resolve_paths
 from mediclear_cli.manifest import hash_inputs, run_id_of
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, reconcile
@@ -261,27 +261,16 @@ def check_output(out: Path | None, command: str, period: str | None, inputs: lis
                              "move the input or choose another --out")
 
 
-def footer_rows(*sides: tuple[str, list[str]]) -> int | None:
-    """The rows the inputs' Parquet footers declare (all sides; a text or Excel file's rows guessed from its
-    size), to size the run's database; None when a file cannot be resolved or read here (the real read reports
-    problems properly)."""
-    import pyarrow.parquet as pq
-
-    from mediclear_cli.sources import ReadOptions, estimated_rows, is_parquet
-
-    try:
-        paths = [p for what, given in sides for p in resolve_paths(given, what)]
-        return sum(pq.ParquetFile(p).metadata.num_rows if is_parquet(p, ReadOptions()) else estimated_rows(p)
-                   for p in paths)
-    except Exception:  # noqa: BLE001 - only a hint; any problem is reported by the real read
-        return None
-
-
-def sized_session(memory_limit: str, temp_directory: str, *sides: tuple[str, list[str]]) -> Any:
-    """A session whose database is in memory when the inputs fit (engine.fits_in_memory), else a file."""
+def sized_session(memory_limit: str, temp_directory: str, *sides: tuple[str, list[str]],
+                  partitioned: bool = False) -> Any:
+    """A session whose database is in memory when the inputs fit (engine.fits_in_memory), else a file. A job
+    that categorises a large month in partitions (`partitioned`: clear, reconcile) holds one partition at a
+    time, so its database is in memory whatever the month's size."""
+    rows = footer_rows(*sides)
     return engine.session(memory_limit, temp_directory,
-                          in_memory=engine.fits_in_memory(footer_rows(*sides), memory_limit))
+                          in_memory=engine.fits_in_memory(rows, memory_limit) or (partitioned and rows is not None))
 
 
 def session_for(spec: JobSpec) -> Any:
-    return sized_session(spec.memory_limit, spec.temp_directory, ("claims", spec.claims), ("ledger", spec.ledger))
+    return sized_session(spec.memory_limit, spec.temp_directory, ("claims", spec.claims), ("ledger", spec.ledger),
+                         partitioned=True)

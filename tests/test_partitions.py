@@ -1,0 +1,76 @@
+"""Issue 16: a month categorised in many partitions by setl_id (inputs.Partitions, reconcile's partitioned
+plan) gives every data output byte for byte as the month run whole — the sample month, a generated month at
+pool level with bilateral settlement and prepaid accounts, and three chained workspace months."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from conftest import cli
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "sample_data"
+
+
+def _data_files(out: Path) -> dict[str, bytes]:
+    """Every output a user reads as data: all but the manifest (its creation time and the run's own memory
+    and scratch figures) and the printable statements (they print the manifest's hash)."""
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+             if p.is_file() and p.name != "manifest.json" and "statements" not in p.relative_to(out).parts}
+    assert any(name.endswith(".parquet") for name in files)
+    return files
+
+
+def _clear(monkeypatch, partitions: int, out: Path, month: Path, *extra: str, code: int = 1) -> dict[str, bytes]:
+    monkeypatch.setenv("MEDICLEAR_PARTITIONS", str(partitions))
+    cli(["clear", "--claims", month / "claims", "--ledger", month / "ledger", "--period", "2026-10", "--out", out,
+         "--pdf", "never", *extra], code)
+    return _data_files(out)
+
+
+@pytest.mark.parametrize("extra", [
+    (),
+    ("--level", "pool", "--settlement", "bilateral", "--regions", SAMPLE / "regions.parquet",
+     "--prepaid", SAMPLE / "prepaid.parquet"),
+])
+def test_the_sample_month_in_seven_partitions_is_the_sample_month(tmp_path, monkeypatch, extra):
+    whole = _clear(monkeypatch, 1, tmp_path / "whole", SAMPLE, *extra)
+    parted = _clear(monkeypatch, 7, tmp_path / "parted", SAMPLE, *extra)
+    assert sorted(whole) == sorted(parted)
+    for name in whole:
+        assert whole[name] == parted[name], name
+
+
+def test_a_generated_month_in_many_partitions_is_the_month(tmp_path, monkeypatch, generated):
+    extra = ("--level", "pool", "--settlement", "bilateral", "--prepaid", generated / "prepaid.parquet",
+             "--regions", generated / "regions.parquet", "--screen")
+    whole = _clear(monkeypatch, 1, tmp_path / "whole", generated, *extra)
+    for partitions in (3, 16):
+        parted = _clear(monkeypatch, partitions, tmp_path / f"p{partitions}", generated, *extra)
+        assert sorted(whole) == sorted(parted)
+        for name in whole:
+            assert whole[name] == parted[name], (partitions, name)
+
+
+def test_three_workspace_months_carry_alike_in_one_and_many_partitions(tmp_path, monkeypatch):
+    data = tmp_path / "data"
+    cli(["sample", data, "--rows", "2000", "--months", "3", "--period", "2026-08", "--seed", "5"])
+    runs: dict[int, list[dict[str, bytes]]] = {}
+    for partitions in (1, 5):
+        monkeypatch.setenv("MEDICLEAR_PARTITIONS", str(partitions))
+        ws = tmp_path / f"ws{partitions}"
+        runs[partitions] = []
+        for seq, month in enumerate(("2026-08", "2026-09", "2026-10"), 1):
+            cli(["clear", "--claims", data / month / "claims", "--ledger", data / month / "ledger", "--period", month,
+                 "--workspace", ws, "--no-statements"], 1)
+            out = Path(json.loads(cli(["show", str(seq), "--workspace", ws]).stdout)["out_dir"])
+            runs[partitions].append(_data_files(out))
+    carried = [run for run in runs[1] if "carry_forward.parquet" in run]
+    assert len(carried) == 3
+    for whole, parted in zip(runs[1], runs[5], strict=True):
+        assert sorted(whole) == sorted(parted)
+        for name in whole:
+            assert whole[name] == parted[name], name
