@@ -454,6 +454,20 @@ class Partitions:
         return sorted((self.folder / side).glob(f"*/_part={int(part)}/*.parquet"))
 
 
+def _bound_partition_buffers(con: duckdb.DuckDBPyConnection, alongside: int) -> None:
+    """A partitioned write buffers rows per thread before it flushes them to the partitions' files — by
+    default up to 524,288 rows each, about half a GB of wide rows: under a tight limit, the buffers of both
+    sides' threads alone exceed it and spill. Bounded so that all of them take at most a quarter of the limit
+    (10M rows per side under 1300MB: see BENCHMARKS.md, session 6)."""
+    from mediclear_cli.engine import threads_and_limit
+
+    threads, limit = threads_and_limit(con)
+    if limit is None:
+        return
+    rows = limit // 4 // (max(1, threads) * max(1, alongside) * STAGE_BYTES_PER_ROW)
+    con.execute("SET partitioned_write_flush_threshold = $v", {"v": max(10_000, min(524_288, rows))})
+
+
 def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
                 read: ReadOptions, progress: Callable[..., None] | None, alongside: int = 1,
                 partitions: Partitions | None = None) -> SideInput:
@@ -530,6 +544,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
         statements.append(f"{head} {rows_sql}")
     if partitions is not None:
         (partitions.folder / side).mkdir(parents=True, exist_ok=True)
+        _bound_partition_buffers(con, alongside)
     if progress is not None:
         progress(f"reading {side}", watch=con, rows_total=footer_rows, files=len(files))
     try:
