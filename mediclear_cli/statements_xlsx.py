@@ -309,20 +309,30 @@ def labelled_sql(exceptions_sql: str) -> str:
             f"{_case('reason', reason_zh)} AS reason_label, {detail} AS detail_zh FROM ({exceptions_sql})")
 
 
-def _exception_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
+PYLIST_SLICE = 1024  # rows converted to Python at a time (see _pylist)
+
+
+def _pylist(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    """The rows of Arrow batches as dicts, a slice at a time. Converting a whole batch is one call that holds
+    the GIL throughout (0.5 s for the 差错 sheet's 20,000 rows): the worker filling the sheet then stopped the
+    thread that nets and writes Parquet instead of running beside it."""
     for batch in batches:
-        yield from batch.to_pylist()
+        for start in range(0, batch.num_rows, PYLIST_SLICE):
+            yield from batch.slice(start, PYLIST_SLICE).to_pylist()
+
+
+def _exception_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
+    yield from _pylist(batches)
 
 
 OUTCOME_ZH = {"matched_late": "本期补清算", "held": "仍挂账"}
 
 
 def _carried_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
-    for batch in batches:
-        for row in batch.to_pylist():
-            row["side_label"] = schema.SIDE_SHORT_ZH[row["side"]]
-            row["outcome_label"] = OUTCOME_ZH.get(row["outcome"], row["outcome"])
-            yield row
+    for row in _pylist(batches):
+        row["side_label"] = schema.SIDE_SHORT_ZH[row["side"]]
+        row["outcome_label"] = OUTCOME_ZH.get(row["outcome"], row["outcome"])
+        yield row
 
 
 def _sheet_rows(exception_rows: int) -> int:
