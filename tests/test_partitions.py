@@ -74,3 +74,22 @@ def test_three_workspace_months_carry_alike_in_one_and_many_partitions(tmp_path,
         assert sorted(whole) == sorted(parted)
         for name in whole:
             assert whole[name] == parted[name], name
+
+
+def test_empty_partitions_and_an_empty_side_change_nothing(tmp_path, monkeypatch, month):
+    """Most of 16 partitions of a 3-row month hold no row; then a month whose claims file has no row at all."""
+    from conftest import row, write_rows
+
+    paths = month([row("A"), row("B", medfee="100.01"), row("C")], [row("A"), row("B"), row("D")])
+    small = tmp_path / "small"
+    for side, path in zip(("claims", "ledger"), paths, strict=True):
+        (small / side).mkdir(parents=True)
+        path.rename(small / side / "part.parquet")
+    whole = _clear(monkeypatch, 1, tmp_path / "w1", small)
+    assert whole == _clear(monkeypatch, 16, tmp_path / "w16", small)
+    empty = tmp_path / "empty"
+    (empty / "claims").mkdir(parents=True)
+    (empty / "ledger").mkdir(parents=True)
+    write_rows(empty / "claims" / "part.parquet", [])
+    (small / "ledger" / "part.parquet").rename(empty / "ledger" / "part.parquet")
+    assert _clear(monkeypatch, 1, tmp_path / "e1", empty) == _clear(monkeypatch, 3, tmp_path / "e3", empty)
