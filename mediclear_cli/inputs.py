@@ -450,8 +450,9 @@ class Partitions:
         partition only makes that partition large (it spills), it cannot change a result."""
         return f"CAST(hash({quote_ident(column)}) % {int(self.count)} AS INTEGER)"
 
-    def files(self, side: str, part: int) -> list[Path]:
-        return sorted((self.folder / side).glob(f"*/_part={int(part)}/*.parquet"))
+    def files(self, side: str, part: int | str = "*") -> list[Path]:
+        """The files of one partition of `side`, or of all its partitions."""
+        return sorted((self.folder / side).glob(f"*/_part={part}/*.parquet"))
 
 
 def _bound_partition_buffers(con: duckdb.DuckDBPyConnection, alongside: int) -> None:
@@ -532,7 +533,8 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
             f"source_file, CAST(source_row AS BIGINT) AS source_row, "
             f"{reason} AS reject_reason, {column} AS reject_column FROM (SELECT *, {index} AS _rj FROM ({union}))"
         )
-        empty_sql = rows_sql if number == 0 else empty_sql
+        if number == 0:
+            empty_sql = rows_sql
         if partitions is not None:
             # Each statement (chunk) writes its own folder of partitions; a partition is read from all of them.
             target = quote_literal(str(partitions.folder / side / f"c{number:05d}"))
@@ -563,7 +565,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
         where = tables[0].origin if len(tables) == 1 else f"{len(tables)} {side} files"
         raise InputDataError(f"{where}: cannot be read ({first})") from None
     if partitions is not None:
-        written = sorted((partitions.folder / side).glob("*/_part=*/*.parquet"))
+        written = partitions.files(side)
         rows = [(sum(pq.read_metadata(p).num_rows for p in written),)]
         if not written:  # nothing to partition: the side's columns, for the partitions to take their shape from
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident('_empty_' + side)} AS {empty_sql} LIMIT 0")

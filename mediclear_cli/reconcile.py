@@ -204,7 +204,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
         written = quote_literal(str(folder / side / "*" / "_part=*" / "*.parquet"))
         # a side without a row was left as an empty table of its columns (inputs.load_tables)
         source = (f"read_parquet({written}, hive_partitioning = false)"
-                  if list(folder.glob(f"{side}/*/_part=*/*.parquet")) else quote_ident("_empty_" + side))
+                  if parts.files(side) else quote_ident("_empty_" + side))
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side + '_all')} AS SELECT * FROM {source}")  # noqa: S608 - quoted
     carried = _carry_in(con, options.carry, "_all")
     totals: dict[str, dict[str, Any]] = {}
