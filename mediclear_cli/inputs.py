@@ -437,36 +437,73 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
         return load_tables(con, side, files, tables, read, progress, alongside, partitions)
 
 
+# At most this many partitions are written by one partitioned COPY (fewer under a small memory limit, see
+# Partitions.plan). DuckDB keeps a buffer for every partition in every writing thread: with hundreds of
+# partitions of wide rows the buffers alone outgrew a 2.5 GB limit and spilled until the disk was full (100M
+# rows per side, 384 partitions, session 7). A plan of more partitions writes this many per side and reads
+# each written one once per partition it holds (Partitions.source_filter).
+MAX_WRITTEN_PARTITIONS = 32
+WRITTEN_PARTITION_BYTES = 64 * 2**20  # of the memory limit, per written partition (its buffers in every thread)
+
+
 @dataclass(frozen=True)
 class Partitions:
-    """Where a partitioned load writes a side (issue 16): `count` Parquet partitions by a hash of setl_id under
-    `folder`/<side>/, so that each partition holds every row of its setl_ids, of both sides."""
+    """Where a partitioned load writes a side (issue 16): the month is categorised in `count` partitions by a
+    hash of setl_id, each holding every row of its setl_ids on both sides. They are written as `written`
+    Parquet partitions under `folder`/<side>/ (written divides count): partition p lies in written partition
+    p % written, from which it is read with source_filter."""
 
     count: int
     folder: Path
 
-    def key_sql(self, column: str = "setl_id") -> str:
-        """The partition of a row. DuckDB's hash(): not a secret — a month whose ids all fall in one
-        partition only makes that partition large (it spills), it cannot change a result."""
-        return f"CAST(hash({quote_ident(column)}) % {int(self.count)} AS INTEGER)"
+    written: int = 0  # how many are written (0: count)
+
+    @classmethod
+    def plan(cls, count: int, folder: Path, limit: int | None = None) -> Partitions:
+        """`count` partitions — or the next multiple of the written ones above it — of which at most
+        MAX_WRITTEN_PARTITIONS are written, and fewer under a memory `limit` (bytes) that cannot hold their
+        buffers (WRITTEN_PARTITION_BYTES each)."""
+        cap = MAX_WRITTEN_PARTITIONS if limit is None else max(2, min(MAX_WRITTEN_PARTITIONS,
+                                                                      limit // WRITTEN_PARTITION_BYTES))
+        written = min(count, cap)
+        return cls(-(-count // written) * written, folder, written)
+
+    def __post_init__(self) -> None:
+        if not self.written:
+            object.__setattr__(self, "written", self.count)
+        if self.count % self.written:
+            raise ValueError(f"{self.written} written partitions cannot hold {self.count}")
+
+    def key_sql(self, column: str = "setl_id", of: int | None = None) -> str:
+        """The partition of a row, of `count` (or `of`) partitions. DuckDB's hash(): not a secret — a month
+        whose ids all fall in one partition only makes that partition large (it spills), it cannot change a
+        result."""
+        return f"CAST(hash({quote_ident(column)}) % {int(of or self.count)} AS INTEGER)"
+
+    def written_key_sql(self) -> str:
+        """The written partition of a row (its folder _part=n)."""
+        return self.key_sql(of=self.written)
+
+    def source_filter(self, part: int) -> str:
+        """What selects partition `part` among the rows of its written partition ('true' when it is all of them)."""
+        return "true" if self.count == self.written else f"{self.key_sql()} = {int(part)}"
 
     def files(self, side: str, part: int | str = "*") -> list[Path]:
-        """The files of one partition of `side`, or of all its partitions."""
-        return sorted((self.folder / side).glob(f"*/_part={part}/*.parquet"))
+        """The files that hold partition `part` of `side`, or all the side's files."""
+        written = part if part == "*" else int(part) % self.written
+        return sorted((self.folder / side).glob(f"*/_part={written}/*.parquet"))
 
 
-def _bound_partition_buffers(con: duckdb.DuckDBPyConnection, alongside: int) -> None:
-    """A partitioned write buffers rows per thread before it flushes them to the partitions' files — by
-    default up to 524,288 rows each, about half a GB of wide rows: under a tight limit, the buffers of both
-    sides' threads alone exceed it and spill. Bounded so that all of them take at most a quarter of the limit
-    (10M rows per side under 1300MB: see BENCHMARKS.md, session 6)."""
-    from mediclear_cli.engine import threads_and_limit
+# Rows a writing thread buffers before it flushes them to the partitions' files (DuckDB's default: 524,288).
+# Small buffers write fastest here: 10M wide rows into 16 partitions under 1300MB took 14 s at 10,000 rows, 39 s
+# at 81,250 and 52 s at 250,000 (the buffers press on the limit and spill); at DuckDB's default and no limit,
+# 17 s at 5.8 GiB. DuckDB merges the small flushes into row groups of about 11,000 rows, which read as fast.
+PARTITION_FLUSH_ROWS = 10_000
 
-    threads, limit = threads_and_limit(con)
-    if limit is None:
-        return
-    rows = limit // 4 // (max(1, threads) * max(1, alongside) * STAGE_BYTES_PER_ROW)
-    con.execute("SET partitioned_write_flush_threshold = $v", {"v": max(10_000, min(524_288, rows))})
+
+def _bound_partition_buffers(con: duckdb.DuckDBPyConnection) -> None:
+    """See PARTITION_FLUSH_ROWS (BENCHMARKS.md, session 7)."""
+    con.execute("SET partitioned_write_flush_threshold = $v", {"v": PARTITION_FLUSH_ROWS})
 
 
 def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], tables: list[Staged],
@@ -538,7 +575,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
         if partitions is not None:
             # Each statement (chunk) writes its own folder of partitions; a partition is read from all of them.
             target = quote_literal(str(partitions.folder / side / f"c{number:05d}"))
-            statements.append(f"COPY (SELECT *, {partitions.key_sql()} AS _part FROM ({rows_sql})) TO {target} "  # noqa: S608 - generated, path quoted
+            statements.append(f"COPY (SELECT *, {partitions.written_key_sql()} AS _part FROM ({rows_sql})) TO {target} "  # noqa: S608 - generated, path quoted
                               "(FORMAT parquet, PARTITION_BY (_part), COMPRESSION lz4_raw)")
             continue
         head = f"CREATE OR REPLACE TABLE {quote_ident(table_name)} AS" if number == 0 else \
@@ -546,7 +583,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
         statements.append(f"{head} {rows_sql}")
     if partitions is not None:
         (partitions.folder / side).mkdir(parents=True, exist_ok=True)
-        _bound_partition_buffers(con, alongside)
+        _bound_partition_buffers(con)
     if progress is not None:
         progress(f"reading {side}", watch=con, rows_total=footer_rows, files=len(files))
     try:

@@ -189,16 +189,19 @@ def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: l
     scratch = engine.scratch_if_any(con)
     if count <= 1 or scratch is None:
         return None
-    return Partitions(count, scratch / "partitions")
+    return Partitions.plan(count, scratch / "partitions", engine.threads_and_limit(con)[1])
 
 
 def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str, parts: Partitions
                            ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
     """Categorise a month written as partitions (inputs.Partitions): each partition holds every row of its
     setl_ids on both sides, so each is categorised on its own by the very SQL a whole month runs through
-    (_categorise), in memory, and what it yields is appended: recon_keys, recon_held, recon_groups. Then the
-    sides become views over all partitions (with the carried-in rows), and recon_rows is defined over them as
-    for a whole month — the clearing, the screens and the carry-forward read the same names either way."""
+    (_categorise), in memory. What it yields is kept: recon_keys and recon_held (wide rows) as Parquet files
+    in the scratch folder — appended to tables in memory, the month's held rows alone took half of a 1300MB
+    limit at 10M rows per side and the appends and everything after them spilled (session 7) — and
+    recon_groups (small) in a table. Then recon_keys and recon_held become views over their files, the sides
+    views over all partitions (with the carried-in rows), and recon_rows is defined over them as for a whole
+    month — the clearing, the screens and the carry-forward read the same names either way."""
     folder = parts.folder
     for side in schema.SIDES:
         written = quote_literal(str(folder / side / "*" / "_part=*" / "*.parquet"))
@@ -208,29 +211,37 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side + '_all')} AS SELECT * FROM {source}")  # noqa: S608 - quoted
     carried = _carry_in(con, options.carry, "_all")
     totals: dict[str, dict[str, Any]] = {}
+    kept = {table: folder / table for table in ("recon_keys", "recon_held")}
+    for path in kept.values():
+        path.mkdir(parents=True, exist_ok=True)
     for part in range(parts.count):
         for side in schema.SIDES:
             files = parts.files(side, part)
-            source = ("read_parquet([" + ", ".join(quote_literal(str(f)) for f in files) + "], hive_partitioning = false)"
-                      if files else f"(SELECT * FROM {quote_ident(side + '_all')} LIMIT 0)")  # noqa: S608 - quoted
+            source = ("read_parquet([" + ", ".join(quote_literal(str(f)) for f in files) + "], hive_partitioning = false) "
+                      f"WHERE {parts.source_filter(part)}"
+                      if files else f"{quote_ident(side + '_all')} LIMIT 0")  # noqa: S608 - quoted
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT * FROM {source}")  # noqa: S608 - quoted
             if carried:
                 _insert_carried(con, side, f"{parts.key_sql()} = {int(part)}")
         for side, money in _categorise(con, options, key).items():
             totals[side] = {k: totals.get(side, {}).get(k, 0) + v for k, v in money.items()}
-        for table in ("recon_keys", "recon_held", "recon_groups"):
-            head = (f"CREATE OR REPLACE TABLE {quote_ident(table + '_all')} AS" if part == 0 else
-                    f"INSERT INTO {quote_ident(table + '_all')} BY NAME")
-            con.execute(f"{head} SELECT * FROM {quote_ident(table)}")  # noqa: S608 - quoted
+        for table, path in kept.items():
+            target = quote_literal(str(path / f"{part:06d}.parquet"))
+            con.execute(f"COPY {quote_ident(table)} TO {target} (FORMAT parquet, COMPRESSION lz4_raw)")
+        head = "CREATE OR REPLACE TEMP TABLE recon_groups_all AS" if part == 0 else "INSERT INTO recon_groups_all BY NAME"
+        con.execute(f"{head} SELECT * FROM recon_groups")  # noqa: S608 - constant names
     for side in schema.SIDES:
         con.execute(f"DROP TABLE {quote_ident(side)}")
         rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
         if carried:
             rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS {rows}")
-    for table in ("recon_keys", "recon_held", "recon_groups"):
+    for table, path in kept.items():
         con.execute(f"DROP TABLE {quote_ident(table)}")
-        con.execute(f"ALTER TABLE {quote_ident(table + '_all')} RENAME TO {quote_ident(table)}")
+        every = quote_literal(str(path / "*.parquet"))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(table)} AS SELECT * FROM read_parquet({every})")  # noqa: S608 - quoted
+    con.execute("DROP TABLE recon_groups")
+    con.execute("ALTER TABLE recon_groups_all RENAME TO recon_groups")
     engine.run(con, "recon/rows")
     return carried, totals
 
@@ -294,8 +305,8 @@ def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any, sides: str = "") -> di
 def extra_kinds(con: duckdb.DuckDBPyConnection, table: str = "recon_held") -> dict[str, str]:
     """Which columns of `table` are text and which nested (struct, list, map, union)."""
     kinds = {}
-    for name, data_type in con.execute("SELECT column_name, data_type FROM duckdb_columns() WHERE table_name = $t",
-                                       {"t": table}).fetchall():
+    # DESCRIBE: recon_held is a table, or a view over files when the month was partitioned
+    for name, data_type, *_ in con.execute(f"DESCRIBE {quote_ident(table)}").fetchall():
         if data_type == "VARCHAR":
             kinds[name] = "text"
         elif any(data_type.startswith(t) for t in ("STRUCT", "MAP", "UNION")) or data_type.endswith("]"):

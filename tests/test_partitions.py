@@ -55,7 +55,29 @@ def test_a_generated_month_in_many_partitions_is_the_month(tmp_path, monkeypatch
             assert whole[name] == parted[name], (partitions, name)
 
 
-def test_three_workspace_months_carry_alike_in_one_and_many_partitions(tmp_path, monkeypatch):
+def test_more_partitions_than_are_written_read_each_written_one_in_parts(tmp_path, monkeypatch, generated):
+    """A plan of more partitions than one COPY writes (inputs.MAX_WRITTEN_PARTITIONS): 3 written partitions
+    per side hold 9 (and 7, rounded up to 9); each is read three times, a third of its ids each time."""
+    from mediclear_cli import inputs
+    from mediclear_cli.inputs import Partitions
+
+    monkeypatch.setattr(inputs, "MAX_WRITTEN_PARTITIONS", 3)
+    assert (Partitions.plan(7, tmp_path).count, Partitions.plan(7, tmp_path).written) == (9, 3)
+    extra = ("--level", "pool", "--settlement", "bilateral", "--prepaid", generated / "prepaid.parquet",
+             "--regions", generated / "regions.parquet")
+    whole = _clear(monkeypatch, 1, tmp_path / "whole", generated, *extra)
+    parted = _clear(monkeypatch, 7, tmp_path / "p7", generated, *extra)
+    assert json.loads((tmp_path / "p7" / "manifest.json").read_text(encoding="utf-8"))["resources"]["partitions"] == 9
+    assert sorted(whole) == sorted(parted)
+    for name in whole:
+        assert whole[name] == parted[name], name
+
+
+@pytest.mark.parametrize("cap", [16, 2])
+def test_three_workspace_months_carry_alike_in_one_and_many_partitions(tmp_path, monkeypatch, cap):
+    from mediclear_cli import inputs
+
+    monkeypatch.setattr(inputs, "MAX_WRITTEN_PARTITIONS", cap)  # 2: the carried rows join partitions read in parts
     data = tmp_path / "data"
     cli(["sample", data, "--rows", "2000", "--months", "3", "--period", "2026-08", "--seed", "5"])
     runs: dict[int, list[dict[str, bytes]]] = {}
