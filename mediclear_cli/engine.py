@@ -24,6 +24,11 @@ from mediclear_cli.errors import OutputError, UsageError
 
 # Settings a user may override through the environment (and later the config file).
 DEFAULT_MEMORY_LIMIT = os.environ.get("MEDICLEAR_MEMORY_LIMIT", "")
+# The memory limit of clear and reconcile when none is given (--memory-limit, mediclear.toml, the environment):
+# a month larger than it is categorised in partitions (partitions_for), so the process stays under 2 GiB
+# whatever the month's size — 10M rows per side peaked at 1.84 GB (issue 16; BENCHMARKS.md, session 7). Other
+# commands keep DuckDB's default (80% of the machine's memory).
+CLEARING_MEMORY_LIMIT = "1300MB"
 DEFAULT_TEMP_DIR = os.environ.get("MEDICLEAR_TEMP_DIR", "")
 
 
@@ -95,20 +100,25 @@ def fits_in_memory(rows: int | None, memory_limit: str = "") -> bool:
     return rows * BYTES_PER_ROW_IN_MEMORY <= _limit_bytes(memory_limit or DEFAULT_MEMORY_LIMIT) // 2
 
 
+# What a partition of the month takes while it is categorised, per input row (both sides), of the memory limit.
+# Measured under 1300MB (session 7): a 1M-row month (2.04M rows) categorised whole peaked at 1.46 GB with
+# nothing spilled; 10M rows per side in 10 partitions at 1.84 GB, in 19 at 1.93 GB, as fast as each other.
+PARTITION_BYTES_PER_ROW = 600
+
+
 def partitions_for(con: duckdb.DuckDBPyConnection, rows: int | None) -> int:
     """How many partitions by setl_id a month of `rows` input rows (both sides) is categorised in (issue 16):
-    1 when it fits in memory (fits_in_memory under the session's limit), else enough that each partition
-    takes at most a quarter of the limit — the rest is for what the partitions yield and the clearing.
-    $MEDICLEAR_PARTITIONS sets the count (tests run small months in many partitions this way)."""
+    enough that each takes at most the session's memory limit (PARTITION_BYTES_PER_ROW); 1 when the month
+    does. $MEDICLEAR_PARTITIONS sets the count (tests run small months in many partitions this way)."""
     forced = os.environ.get("MEDICLEAR_PARTITIONS", "").strip()
     if forced:
         if not forced.isdigit() or int(forced) < 1:
             raise UsageError(f"MEDICLEAR_PARTITIONS={forced!r}: expected a whole number of partitions, 1 or more")
         return int(forced)
     limit = threads_and_limit(con)[1]
-    if rows is None or limit is None or rows * BYTES_PER_ROW_IN_MEMORY <= limit // 2:
+    if rows is None or not limit:
         return 1
-    return -(-rows * BYTES_PER_ROW_IN_MEMORY // (limit // 4))
+    return max(1, -(-rows * PARTITION_BYTES_PER_ROW // limit))
 
 
 @contextmanager

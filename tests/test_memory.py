@@ -35,8 +35,8 @@ def test_a_month_larger_than_the_memory_limit_spills_and_completes(tmp_path):
     # partitions (issue 16), one at a time in memory, and put data on disk
     rows = sum(pq.ParquetFile(p).metadata.num_rows for side in ("claims", "ledger")
                for p in (month / side).glob("*.parquet"))
-    assert rows * engine.BYTES_PER_ROW_IN_MEMORY > 4 * LIMIT_MIB * 2**20
-    assert resources["partitions"] >= rows * engine.BYTES_PER_ROW_IN_MEMORY // (LIMIT_MIB * 2**20)
+    assert rows * engine.PARTITION_BYTES_PER_ROW > 2 * LIMIT_MIB * 2**20
+    assert resources["partitions"] >= rows * engine.PARTITION_BYTES_PER_ROW // (LIMIT_MIB * 2**20)
     assert resources["database"] == "memory" and resources["scratch_bytes_max"] > 0
     assert resources["peak_rss_bytes"] > 0
     for name in ("net_positions.parquet", "pair_totals.parquet", "exceptions.parquet"):

@@ -272,5 +272,7 @@ def sized_session(memory_limit: str, temp_directory: str, *sides: tuple[str, lis
 
 
 def session_for(spec: JobSpec) -> Any:
-    return sized_session(spec.memory_limit, spec.temp_directory, ("claims", spec.claims), ("ledger", spec.ledger),
+    """The session of clear and reconcile: partitioned, under engine.CLEARING_MEMORY_LIMIT unless a limit was given."""
+    limit = spec.memory_limit or engine.DEFAULT_MEMORY_LIMIT or engine.CLEARING_MEMORY_LIMIT
+    return sized_session(limit, spec.temp_directory, ("claims", spec.claims), ("ledger", spec.ledger),
                          partitioned=True)
