@@ -199,7 +199,7 @@ def clear(
     """Net the matched rows in `recon_rows` between clearing units and prove conservation."""
     load_regions(con, regions)
     load_prepaid(con, prepaid)
-    engine.run(con, "clearing/cleared_rows", level=options.level)
+    engine.run(con, "clearing/cleared_groups", level=options.level)
     engine.run(con, "clearing/pair_totals")
     engine.run(con, "clearing/net_positions")
     central = engine.query(con, "clearing/transfers_central").to_arrow_table()

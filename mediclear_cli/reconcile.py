@@ -177,6 +177,7 @@ def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str)
     engine.run(con, "recon/rows")
     engine.run(con, "recon/held")
     engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
+    engine.run(con, "recon/matched")
     for table in ("recon_counts", "recon_pairs"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
     return inputs
@@ -199,7 +200,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
     (_categorise), in memory. What it yields is kept: recon_keys and recon_held (wide rows) as Parquet files
     in the scratch folder — appended to tables in memory, the month's held rows alone took half of a 1300MB
     limit at 10M rows per side and the appends and everything after them spilled (session 7) — and
-    recon_groups (small) in a table. Then recon_keys and recon_held become views over their files, the sides
+    recon_groups and recon_matched (small sums) in tables. Then recon_keys and recon_held become views over their files, the sides
     views over all partitions (with the carried-in rows), and recon_rows is defined over them as for a whole
     month — the clearing, the screens and the carry-forward read the same names either way."""
     folder = parts.folder
@@ -228,8 +229,10 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
         for table, path in kept.items():
             target = quote_literal(str(path / f"{part:06d}.parquet"))
             con.execute(f"COPY {quote_ident(table)} TO {target} (FORMAT parquet, COMPRESSION lz4_raw)")
-        head = "CREATE OR REPLACE TEMP TABLE recon_groups_all AS" if part == 0 else "INSERT INTO recon_groups_all BY NAME"
-        con.execute(f"{head} SELECT * FROM recon_groups")  # noqa: S608 - constant names
+        for table in ("recon_groups", "recon_matched"):
+            head = (f"CREATE OR REPLACE TEMP TABLE {table}_all AS" if part == 0 else
+                    f"INSERT INTO {table}_all BY NAME")
+            con.execute(f"{head} SELECT * FROM {table}")  # noqa: S608 - constant names
     for side in schema.SIDES:
         con.execute(f"DROP TABLE {quote_ident(side)}")
         rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
@@ -240,8 +243,9 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
         con.execute(f"DROP TABLE {quote_ident(table)}")
         every = quote_literal(str(path / "*.parquet"))
         con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(table)} AS SELECT * FROM read_parquet({every})")  # noqa: S608 - quoted
-    con.execute("DROP TABLE recon_groups")
-    con.execute("ALTER TABLE recon_groups_all RENAME TO recon_groups")
+    for table in ("recon_groups", "recon_matched"):
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
     engine.run(con, "recon/rows")
     return carried, totals
 

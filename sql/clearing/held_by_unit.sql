@@ -3,7 +3,7 @@
 -- held items. A row counts once for its insured unit and once for its care unit.
 -- Binds: $level ('province' or 'pool').
 -- Reads: recon_held (the non-matched rows of recon_rows), regions.
--- Keeps: the same unit rule as cleared_rows; rows whose code is missing or not 6 digits cannot be
+-- Keeps: the same unit rule as cleared_groups; rows whose code is missing or not 6 digits cannot be
 --        attributed and are left out here (they are all in exceptions.parquet and summary.json).
 WITH held AS (
     SELECT side, category, clr_amt, insuplc_admdvs AS code, 'insured' AS role FROM recon_held

@@ -1,10 +1,10 @@
 -- clearing/pair_totals: per insured unit x care unit, the records and money cleared between them (contract §5).
--- Binds: nothing. Reads: cleared_rows.
+-- Binds: nothing. Reads: cleared_groups.
 -- Keeps: `internal` marks pairs whose two units are the same: they are reported, never netted. Sums are
 --        exact DECIMAL(18,2); Σ clr_amt over all pairs = the matched ledger clr_amt (checked in clearing.py).
 CREATE OR REPLACE TEMP TABLE pair_totals AS
 SELECT insured_unit, care_unit, insured_unit = care_unit AS internal,
-       count(*) AS records,
+       CAST(sum(records) AS BIGINT) AS records,
        CAST(sum(medfee_sumamt) AS DECIMAL(18,2)) AS medfee_sumamt,
        CAST(sum(fund_pay_sumamt) AS DECIMAL(18,2)) AS fund_pay_sumamt,
        CAST(sum(acct_pay) AS DECIMAL(18,2)) AS acct_pay,
@@ -19,6 +19,6 @@ SELECT insured_unit, care_unit, insured_unit = care_unit AS internal,
        CAST(sum(maf_pay) AS DECIMAL(18,2)) AS maf_pay,
        CAST(sum(oth_pay) AS DECIMAL(18,2)) AS oth_pay,
        CAST(sum(unallocated) AS DECIMAL(18,2)) AS unallocated
-FROM cleared_rows
+FROM cleared_groups
 GROUP BY insured_unit, care_unit
 ORDER BY insured_unit, care_unit
