@@ -115,3 +115,28 @@ def test_empty_partitions_and_an_empty_side_change_nothing(tmp_path, monkeypatch
     write_rows(empty / "claims" / "part.parquet", [])
     (small / "ledger" / "part.parquet").rename(empty / "ledger" / "part.parquet")
     assert _clear(monkeypatch, 1, tmp_path / "e1", empty) == _clear(monkeypatch, 3, tmp_path / "e3", empty)
+
+
+def test_the_default_limit_keeps_a_1m_month_whole_and_splits_a_10m_month(tmp_path, monkeypatch):
+    """The plan under clear's default limit (engine.CLEARING_MEMORY_LIMIT): a 1M-row month (2.04M rows, both
+    sides) runs whole, as fast as under DuckDB's default; a 10M-row month in about ten partitions, written as
+    at most 1300MB / 64 MiB of them (BENCHMARKS.md, session 7)."""
+    import duckdb
+
+    from mediclear_cli import engine
+    from mediclear_cli.errors import UsageError
+    from mediclear_cli.inputs import Partitions
+
+    monkeypatch.delenv("MEDICLEAR_PARTITIONS", raising=False)
+    con = duckdb.connect()
+    con.execute("SET memory_limit = $v", {"v": engine.CLEARING_MEMORY_LIMIT})
+    assert engine.partitions_for(con, 2_043_035) == 1
+    assert engine.partitions_for(con, 20_433_097) == 10
+    assert engine.partitions_for(con, None) == 1
+    limit = engine.threads_and_limit(con)[1]
+    big = Partitions.plan(engine.partitions_for(con, 204_326_730), tmp_path, limit)
+    assert big.written == 19 and big.count % 19 == 0 and big.count >= 95
+    assert Partitions.plan(5, tmp_path, 100 * 2**20).written == 2  # a tiny limit still writes two at a time
+    monkeypatch.setenv("MEDICLEAR_PARTITIONS", "0")
+    with pytest.raises(UsageError, match="MEDICLEAR_PARTITIONS"):
+        engine.partitions_for(con, 10)
