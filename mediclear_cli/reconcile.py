@@ -200,9 +200,10 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
     (_categorise), in memory. What it yields is kept: recon_keys and recon_held (wide rows) as Parquet files
     in the scratch folder — appended to tables in memory, the month's held rows alone took half of a 1300MB
     limit at 10M rows per side and the appends and everything after them spilled (session 7) — and
-    recon_groups and recon_matched (small sums) in tables. Then recon_keys and recon_held become views over their files, the sides
-    views over all partitions (with the carried-in rows), and recon_rows is defined over them as for a whole
-    month — the clearing, the screens and the carry-forward read the same names either way."""
+    recon_groups and recon_matched (small sums) in tables. Then recon_keys and recon_held become views over
+    their files, the sides views over all partitions (with the carried-in rows), and recon_rows is defined
+    over them as for a whole month — the clearing, the screens and the carry-forward read the same names
+    either way."""
     folder = parts.folder
     for side in schema.SIDES:
         written = quote_literal(str(folder / side / "*" / "_part=*" / "*.parquet"))
