@@ -33,8 +33,8 @@ from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, Tally, is
 # invisible in a spreadsheet, they would otherwise make two equal ids silently differ.
 # Also deleted: bidirectional marks and overrides (LRM, RLM, LRE…RLO, isolates), the soft hyphen, the line and
 # paragraph separators — all invisible in a spreadsheet — and NUL, RS and US (chr(0), chr(30), chr(31),
-# appended in SQL): normalised text never holds them, so recon/counts can join columns with US and mark NULL
-# with RS and still tell every row apart.
+# appended in SQL): control characters no extract means, and normalised text never holds them (they once
+# separated the columns of a fingerprint; kept so that a value normalises as it always has).
 _FULLWIDTH = ("".join(chr(c) for c in range(0xFF01, 0xFF5F)) + "\u3000\u00a0" + "\u200b\u200c\u200d\u2060\ufeff"
               + "\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u00ad\u2028\u2029")
 _ASCII = "".join(chr(c) for c in range(0x21, 0x7F)) + "  "
@@ -67,7 +67,7 @@ def normalise_text_sql(expr: str, fold: bool = True) -> str:
     folded = f"translate({text}, {quote_literal(_FULLWIDTH)} || chr(0) || chr(30) || chr(31), {quote_literal(_ASCII)})"
     ascii_blanks = quote_literal(" \t\r\n")
     # Pure ASCII (then every character is below 128), neither end at or below a space, and no NUL, RS or US
-    # inside (memchr each: NUL pads fixed-width exports; RS and US are the fingerprint's separators).
+    # inside (memchr each: NUL pads fixed-width exports).
     plain = (f"strlen({text}) = length({text}) AND NOT contains({text}, chr(0)) AND NOT contains({text}, chr(30)) "
              f"AND NOT contains({text}, chr(31))")
     clean = f"{plain} AND {first} > 32 AND {last} > 32"

@@ -7,7 +7,6 @@ Parquet footers declare); otherwise `CheckFailed` (exit 70) and nothing is writt
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Callable
@@ -121,13 +120,11 @@ def reconcile(
     result = ReconResult(options, sides)
     period = options.period
     con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
-    # A fresh secret per run keys the fingerprints: nobody who writes an input can aim at a fingerprint.
-    key = secrets.token_hex(16)
     if parts is None:
         result.carried = _carry_in(con, options.carry)
-        inputs = _categorise(con, options, key)
+        inputs = _categorise(con, options)
     else:
-        result.carried, inputs = _categorise_partitions(con, options, key, parts)
+        result.carried, inputs = _categorise_partitions(con, options, parts)
         result.partitions = parts.count
     result.scratch_bytes_max = max(result.scratch_bytes_max, engine.scratch_bytes(con))
     for side in schema.SIDES:
@@ -163,7 +160,7 @@ def reconcile(
     return result
 
 
-def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str) -> dict[str, dict[str, Any]]:
+def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[str, dict[str, Any]]:
     """Categorise every row of tables `claims` and `ledger` (contract §3): recon_keys, the view recon_rows,
     recon_held, recon_groups. Returns each side's rows and money in, counted from the tables themselves."""
     period = options.period
@@ -171,7 +168,7 @@ def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str)
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
         for row in engine.run(con, "recon/side_totals").fetchall()
     }
-    engine.run(con, "recon/counts", period_start=period.start, period_end=period.end, fingerprint_key=key)
+    engine.run(con, "recon/counts", period_start=period.start, period_end=period.end)
     engine.run(con, "recon/pairs", tolerance=options.tolerance)
     engine.run(con, "recon/keys")
     engine.run(con, "recon/rows")
@@ -193,7 +190,7 @@ def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: l
     return Partitions.plan(count, scratch / "partitions", engine.threads_and_limit(con)[1])
 
 
-def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, key: str, parts: Partitions
+def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, parts: Partitions
                            ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
     """Categorise a month written as partitions (inputs.Partitions): each partition holds every row of its
     setl_ids on both sides, so each is categorised on its own by the very SQL a whole month runs through
@@ -225,7 +222,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
             con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT * FROM {source}")  # noqa: S608 - quoted
             if carried:
                 _insert_carried(con, side, f"{parts.key_sql()} = {int(part)}")
-        for side, money in _categorise(con, options, key).items():
+        for side, money in _categorise(con, options).items():
             totals[side] = {k: totals.get(side, {}).get(k, 0) + v for k, v in money.items()}
         for table, path in kept.items():
             target = quote_literal(str(path / f"{part:06d}.parquet"))

@@ -229,37 +229,60 @@ def test_input_columns_named_like_derived_ones_are_carried_apart(month):
     assert got == [("mine", "x", None), (None, None, "r")]
 
 
-def _colliding(real):
-    """recon_counts with every fingerprint forced equal: the worst collision there could be."""
-
-    def load(name):
-        text = real(name)
-        if name == "recon/counts":  # (the 64-bit hash() of earlier versions, and the keyed MD5 of this one)
-            text = text.replace("any_value(hash(", "any_value(0 * hash(")
-            text = text.replace("md5_number(concat_ws(", "0 * md5_number(concat_ws(")
-            assert "0 * " in text, "the fingerprint was not found to force a collision on"
-        return text
-
-    return load
-
-
-def test_a_forged_region_or_amount_is_caught_even_when_the_fingerprints_collide(month, monkeypatch):
+def test_a_forged_region_or_amount_is_caught(month):
     """Issue 14: a ledger row whose insured region was changed, with another column chosen so that the old
-    unkeyed 64-bit hash() came out the same, was matched and cleared to another province. The columns that
-    decide where money goes are now compared exactly for every pair, whatever the fingerprints say."""
-    from mediclear_cli import engine
-
+    unkeyed 64-bit hash() came out the same, was matched and cleared to another province. Every compared
+    column is now compared exactly for every one-to-one pair (no fingerprint stands in for any of them)."""
     paths = month([row("A", insured="320600"), row("B"), row("C", medfee="100.01", psn_cash_pay=D("20.01"))],
                   [row("A", insured="440100"), row("B"), row("C", psn_cash_pay=D("20.00"))])
-    monkeypatch.setattr(engine, "load_sql", _colliding(engine.load_sql))
     got = {(r[0], r[1]): (r[2], r[4]) for r in run(*paths)[1]}
     assert got[("claims", "A")] == ("attr_mismatch", ["insuplc_admdvs"])
     assert got[("claims", "B")][0] == "matched"
     assert got[("claims", "C")] == ("amount_mismatch", ["medfee_sumamt", "psn_cash_pay"])
 
 
-def test_the_fingerprint_tells_text_shifted_between_columns_apart(month):
-    """A fingerprint over plain concatenation would take psn_no 'AB' + mdtrt_id 'C' for 'A' + 'BC'."""
+def test_every_compared_column_is_compared_exactly(month):
+    """One pair per compared column, differing in that column alone (by one character or one cent): each is
+    held with exactly that column named — there is no hash for a difference to hide behind."""
+    from mediclear_cli import schema
+
+    breakdown = dict(zip(schema.FUND_BREAKDOWN, ("63.00", "1.00", "1.00", "1.00", "1.00", "1.00", "1.00", "1.00"),
+                         strict=True))
+    base = {"psn_no": "P100", "mdtrt_id": "M100", "fixmedins_code": "H11010100001", "insutype": "310",
+            "med_type": "11", "clr_type": "11", "refd_setl_flag": "0", "psn_cash_pay": D("20.00")} | {
+        k: D(v) for k, v in breakdown.items()}
+    cent = D("0.01")
+    claims, ledger, expected = [], [], {}
+    for number, col in enumerate(schema.ATTR_COMPARED + schema.MONEY_COMPARED):
+        sid = f"S{number:02d}"
+        claims.append(row(sid, **base))
+        changed = row(sid, **base)
+        if col in schema.MONEY_COMPARED:
+            # one cent more, and what keeps the row valid: medfee = fund + acct + cash, fund = Σ breakdown
+            changed[col] += cent
+            if col == "medfee_sumamt":
+                changed["psn_cash_pay"] += cent
+            elif col in schema.FUND_BREAKDOWN:
+                changed["fund_pay_sumamt"] += cent
+                changed["medfee_sumamt"] += cent
+            else:  # fund_pay_sumamt (then its breakdown too), acct_pay, psn_cash_pay
+                changed["medfee_sumamt"] += cent
+                changed["hifp_pay"] += cent if col == "fund_pay_sumamt" else 0
+        elif col == "refd_setl_flag":
+            changed[col] = "1"
+        else:
+            value = changed[col]
+            changed[col] = value[:-1] + ("2" if value.endswith("1") else "1")
+        ledger.append(changed)
+        expected[sid] = col
+    got = {r[1]: r[4] for r in run(*month(claims, ledger))[1] if r[0] == "claims"}
+    assert len(got) == len(expected) == 21
+    for sid, col in expected.items():
+        assert col in got[sid], (sid, col, got[sid])
+
+
+def test_text_shifted_between_columns_is_told_apart(month):
+    """A comparison of the columns joined as one text would take psn_no 'AB' + mdtrt_id 'C' for 'A' + 'BC'."""
     paths = month([row("A", psn_no="AB", mdtrt_id="C")], [row("A", psn_no="A", mdtrt_id="BC")])
     assert {r[2] for r in run(*paths)[1]} == {"attr_mismatch"}
 
