@@ -175,7 +175,8 @@ def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[s
     engine.run(con, "recon/held")
     engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
     engine.run(con, "recon/matched")
-    for table in ("recon_counts", "recon_pairs"):
+    con.execute("DROP VIEW recon_matched_rows")
+    for table in ("recon_counts", "recon_pairs", "recon_keys_held"):
         con.execute(f"DROP TABLE {quote_ident(table)}")
     return inputs
 

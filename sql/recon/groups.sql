@@ -2,7 +2,7 @@
 -- (recon_summary), the totals view (recon_totals) and the manifest's control totals (control_totals) are
 -- all sums over it — one pass over the month instead of three.
 -- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)).
--- Reads: recon_rows.
+-- Reads: recon_held and recon_matched_rows (recon/held): together every row of recon_rows, once.
 -- Keeps: counts and money sums are exact (BIGINT, DECIMAL); in_window is false, never NULL, for a
 --        rejected row without a valid settlement time, and true for a valid row without one (only the
 --        platform's 3202 detail file has none: it is the hospital's statement of the period reconciled); setl_id_hash_sum is Σ of the first 60 bits of SHA-256(setl_id)
@@ -17,5 +17,11 @@ SELECT side, category, insutype, clr_type,
        sum(acct_pay) AS acct_pay,
        sum(clr_amt) AS clr_amt,
        sum(CAST(('0x' || left(sha256(coalesce(setl_id, '')), 15)) AS BIGINT)::HUGEINT) AS setl_id_hash_sum
-FROM recon_rows
+FROM (
+    SELECT side, category, insutype, clr_type, setl_time, medfee_sumamt, fund_pay_sumamt, acct_pay, clr_amt, setl_id
+    FROM recon_held
+    UNION ALL
+    SELECT side, category, insutype, clr_type, setl_time, medfee_sumamt, fund_pay_sumamt, acct_pay, clr_amt, setl_id
+    FROM recon_matched_rows
+)
 GROUP BY ALL

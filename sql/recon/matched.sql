@@ -1,6 +1,6 @@
 -- recon/matched: the matched ledger rows — the only rows cleared — summed by the columns the clearing groups
 -- them by (both region codes, insutype, clr_type), so the clearing reads sums instead of the month's rows.
--- Binds: nothing. Reads: recon_rows.
+-- Binds: nothing. Reads: recon_matched_rows (recon/held).
 -- Keeps: every sum is exact (DECIMAL); money columns keep NULL where every row of a group has none, except
 --        the fund breakdown, summed as 0 where absent (contract §4, as the clearing counts it), and
 --        `unallocated`, the part of the fund payment the breakdown leaves unexplained (so the fund split of
@@ -18,6 +18,6 @@ SELECT insuplc_admdvs, mdtrtarea_admvs, insutype, clr_type,
        sum(CAST(fund_pay_sumamt - (coalesce(hifp_pay, 0) + coalesce(cvlserv_pay, 0) + coalesce(hifob_pay, 0)
            + coalesce(hifmi_pay, 0) + coalesce(hifes_pay, 0) + coalesce(hifdm_pay, 0)
            + coalesce(maf_pay, 0) + coalesce(oth_pay, 0)) AS DECIMAL(18,2))) AS unallocated
-FROM recon_rows
-WHERE side = 'ledger' AND category = 'matched'
+FROM recon_matched_rows
+WHERE side = 'ledger'
 GROUP BY insuplc_admdvs, mdtrtarea_admvs, insutype, clr_type
