@@ -195,7 +195,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
                            ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
     """Categorise a month written as partitions (inputs.Partitions): each partition holds every row of its
     setl_ids on both sides, so each is categorised on its own by the very SQL a whole month runs through
-    (_categorise), in memory. What it yields is kept: recon_keys and recon_held (wide rows) as Parquet files
+    (_categorise), over views of its files (with its carried-in rows). What it yields is kept: recon_keys and recon_held (wide rows) as Parquet files
     in the scratch folder — appended to tables in memory, the month's held rows alone took half of a 1300MB
     limit at 10M rows per side and the appends and everything after them spilled (session 7) — and
     recon_groups and recon_matched (small sums) in tables. Then recon_keys and recon_held become views over
@@ -220,9 +220,13 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
             source = ("read_parquet([" + ", ".join(quote_literal(str(f)) for f in files) + "], hive_partitioning = false) "
                       f"WHERE {parts.source_filter(part)}"
                       if files else f"{quote_ident(side + '_all')} LIMIT 0")  # noqa: S608 - quoted
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT * FROM {source}")  # noqa: S608 - quoted
+            rows = f"SELECT * FROM {source}"  # noqa: S608 - quoted
             if carried:
-                _insert_carried(con, side, f"{parts.key_sql()} = {int(part)}")
+                rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side, f'{parts.key_sql()} = {int(part)}')})"
+            # A view, not a table: each statement of the categorisation reads the columns it needs from the
+            # partition's files. Copied into a table first, every column was decoded and stored and the
+            # categorisation pressed on the memory limit: 10M rows per side, reconciling 28-31 s -> 20-21 s.
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS {rows}")
         for side, money in _categorise(con, options).items():
             totals[side] = {k: totals.get(side, {}).get(k, 0) + v for k, v in money.items()}
         for table, path in kept.items():
@@ -233,7 +237,6 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
                     f"INSERT INTO {table}_all BY NAME")
             con.execute(f"{head} SELECT * FROM {table}")  # noqa: S608 - constant names
     for side in schema.SIDES:
-        con.execute(f"DROP TABLE {quote_ident(side)}")
         rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
         if carried:
             rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
