@@ -31,8 +31,10 @@ FLOOR = ("import duckdb,sys; c=duckdb.connect(); "
          "[c.execute(f\"SELECT max(COLUMNS(*)) FROM read_parquet('{d}/*.parquet')\").fetchall() for d in sys.argv[1:3]]")
 
 
-def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
-    """Wall seconds, peak RSS in bytes (of that process alone, via wait4) and exit code."""
+def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int, float]:
+    """Wall seconds, peak RSS in bytes (of that process alone, via wait4), exit code and CPU seconds (user +
+    system). On a shared VM the wall time swings by a third between runs when the host takes CPU away (steal);
+    CPU time does not count what was taken, so its ratios are the steadier comparison."""
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(proc.pid, 0)
@@ -40,7 +42,7 @@ def measure(cmd: list[str], cwd: Path) -> tuple[float, int, int]:
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"bench: {' '.join(cmd[:4])}… exited {code}: {proc.stderr.read().decode()[-2000:]}")
-    return seconds, usage.ru_maxrss * 1024, code
+    return seconds, usage.ru_maxrss * 1024, code, usage.ru_utime + usage.ru_stime
 
 
 def machine() -> dict[str, object]:
@@ -117,27 +119,32 @@ def main() -> None:
         if have_datacompy and rows <= args.datacompy_max:
             jobs["datacompy"] = [sys.executable, str(HERE / "baseline_datacompy.py"), claims, ledger,
                                  str(work / "datacompy")]
-        samples: dict[str, list[tuple[float, int]]] = {name: [] for name in jobs}
+        samples: dict[str, list[tuple[float, int, float]]] = {name: [] for name in jobs}
         for _ in range(args.rounds):
             for name, cmd in jobs.items():  # alternating: one of each per round
-                seconds, rss, _ = measure(cmd, work)
-                samples[name].append((seconds, rss))
+                seconds, rss, _, cpu = measure(cmd, work)
+                samples[name].append((seconds, rss, cpu))
         shutil.rmtree(work / "mediclear", ignore_errors=True)
         shutil.rmtree(work / "diff", ignore_errors=True)
-        medians = {name: {"seconds": statistics.median(s for s, _ in runs),
-                          "peak_rss_gib": statistics.median(r for _, r in runs) / 2**30,
-                          "runs": [round(s, 3) for s, _ in runs]} for name, runs in samples.items()}
+        medians = {name: {"seconds": statistics.median(s for s, _, _ in runs),
+                          "peak_rss_gib": statistics.median(r for _, r, _ in runs) / 2**30,
+                          "cpu_seconds": statistics.median(c for _, _, c in runs),
+                          "runs": [round(s, 3) for s, _, _ in runs]} for name, runs in samples.items()}
         base = medians["baseline"]["seconds"]
         ratios = {f"{name}/baseline": round(v["seconds"] / base, 2) for name, v in medians.items()}
+        cpu_base = medians["baseline"]["cpu_seconds"] or 1e-9
+        cpu_ratios = {f"{name}/baseline": round(v["cpu_seconds"] / cpu_base, 2) for name, v in medians.items()}
         if "pandas" in medians:
             ratios["pandas/mediclear"] = round(medians["pandas"]["seconds"] / medians["mediclear"]["seconds"], 2)
         if "datacompy" in medians:
             ratios["datacompy/diff"] = round(medians["datacompy"]["seconds"] / medians["diff"]["seconds"], 2)
-        report["sizes"][str(rows)] = {"median": medians, "ratios": ratios}  # type: ignore[index]
+        report["sizes"][str(rows)] = {"median": medians, "ratios": ratios, "cpu_ratios": cpu_ratios}  # type: ignore[index]
         print(f"\n{rows:,} rows per side (median of {args.rounds}, alternating)")
         for name, v in medians.items():
-            print(f"  {name:10s} {v['seconds']:8.2f} s  {v['peak_rss_gib']:6.2f} GiB   runs {v['runs']}")
+            print(f"  {name:10s} {v['seconds']:8.2f} s  {v['peak_rss_gib']:6.2f} GiB  cpu {v['cpu_seconds']:8.2f} s"
+                  f"   runs {v['runs']}")
         print("  ratios:", ", ".join(f"{k} {v}" for k, v in ratios.items()))
+        print("  cpu ratios:", ", ".join(f"{k} {v}" for k, v in cpu_ratios.items()))
     args.results.mkdir(parents=True, exist_ok=True)
     name = f"{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}-{'-'.join(map(str, args.sizes))}.json"
     (args.results / name).write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
