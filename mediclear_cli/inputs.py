@@ -444,6 +444,10 @@ def load_side(con: duckdb.DuckDBPyConnection, side: str, paths: list[str],
 # each written one once per partition it holds (Partitions.source_filter).
 MAX_WRITTEN_PARTITIONS = 32
 WRITTEN_PARTITION_BYTES = 64 * 2**20  # of the memory limit, per written partition (its buffers in every thread)
+# How the run writes Parquet to its scratch folder (the partitions, and what each partition yields): LZ4, and
+# format version 2's encodings (delta, byte-stream split), which took 15% less disk than version 1 for a
+# normalised month and wrote and read as fast (BENCHMARKS.md, session 8). Scratch only: outputs are unchanged.
+SCRATCH_PARQUET = "FORMAT parquet, COMPRESSION lz4_raw, PARQUET_VERSION v2"
 
 
 @dataclass(frozen=True)
@@ -576,7 +580,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
             # Each statement (chunk) writes its own folder of partitions; a partition is read from all of them.
             target = quote_literal(str(partitions.folder / side / f"c{number:05d}"))
             statements.append(f"COPY (SELECT *, {partitions.written_key_sql()} AS _part FROM ({rows_sql})) TO {target} "  # noqa: S608 - generated, path quoted
-                              "(FORMAT parquet, PARTITION_BY (_part), COMPRESSION lz4_raw)")
+                              f"({SCRATCH_PARQUET}, PARTITION_BY (_part))")
             continue
         head = f"CREATE OR REPLACE TABLE {quote_ident(table_name)} AS" if number == 0 else \
             f"INSERT INTO {quote_ident(table_name)} BY NAME"

@@ -16,7 +16,7 @@ import duckdb
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed
-from mediclear_cli.inputs import Partitions, SideInput, footer_rows, load_sides
+from mediclear_cli.inputs import SCRATCH_PARQUET, Partitions, SideInput, footer_rows, load_sides
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
 from mediclear_cli.sources import ReadOptions
@@ -231,7 +231,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
             totals[side] = {k: totals.get(side, {}).get(k, 0) + v for k, v in money.items()}
         for table, path in kept.items():
             target = quote_literal(str(path / f"{part:06d}.parquet"))
-            con.execute(f"COPY {quote_ident(table)} TO {target} (FORMAT parquet, COMPRESSION lz4_raw)")
+            con.execute(f"COPY {quote_ident(table)} TO {target} ({SCRATCH_PARQUET})")
         for table in ("recon_groups", "recon_matched"):
             head = (f"CREATE OR REPLACE TEMP TABLE {table}_all AS" if part == 0 else
                     f"INSERT INTO {table}_all BY NAME")
