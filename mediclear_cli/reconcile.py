@@ -161,8 +161,8 @@ def reconcile(
 
 
 def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[str, dict[str, Any]]:
-    """Categorise every row of tables `claims` and `ledger` (contract §3): recon_keys, the view recon_rows,
-    recon_held, recon_groups. Returns each side's rows and money in, counted from the tables themselves."""
+    """Categorise every row of `claims` and `ledger` (contract §3): recon_keys, the view recon_rows,
+    recon_held, recon_groups, recon_matched. Returns each side's rows and money in, counted from the tables themselves."""
     period = options.period
     inputs = {
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
@@ -261,11 +261,12 @@ def _carried_rows(side: str, where: str = "true") -> str:
             f"WHERE side = {quote_literal(side)} AND used AND ({where})")
 
 
-def _insert_carried(con: duckdb.DuckDBPyConnection, side: str, where: str = "true") -> None:
-    """Add the carried-in rows of `side` (those `where` selects) to table `side`, marked held_since."""
+def _insert_carried(con: duckdb.DuckDBPyConnection, side: str) -> None:
+    """Add the carried-in rows of `side` to table `side` (a whole month), marked held_since. A partitioned
+    month adds each partition's own to its view instead (_categorise_partitions)."""
     table = quote_ident(side)
     con.execute(f"ALTER TABLE {table} ADD COLUMN held_since VARCHAR")
-    con.execute(f"INSERT INTO {table} BY NAME {_carried_rows(side, where)}")
+    con.execute(f"INSERT INTO {table} BY NAME {_carried_rows(side)}")
 
 
 def _carry_in(con: duckdb.DuckDBPyConnection, carry: Any, sides: str = "") -> dict[str, dict[str, int]]:

@@ -242,8 +242,9 @@ def test_a_forged_region_or_amount_is_caught(month):
 
 
 def test_every_compared_column_is_compared_exactly(month):
-    """One pair per compared column, differing in that column alone (by one character or one cent): each is
-    held with exactly that column named — there is no hash for a difference to hide behind."""
+    """One pair per compared column, differing in that column (by one character or one cent; a money column
+    with what keeps the row valid): each is held with that column named — there is no hash for a difference
+    to hide behind."""
     from mediclear_cli import schema
 
     breakdown = dict(zip(schema.FUND_BREAKDOWN, ("63.00", "1.00", "1.00", "1.00", "1.00", "1.00", "1.00", "1.00"),
@@ -265,9 +266,10 @@ def test_every_compared_column_is_compared_exactly(month):
             elif col in schema.FUND_BREAKDOWN:
                 changed["fund_pay_sumamt"] += cent
                 changed["medfee_sumamt"] += cent
-            else:  # fund_pay_sumamt (then its breakdown too), acct_pay, psn_cash_pay
+            else:  # fund_pay_sumamt, acct_pay, psn_cash_pay
                 changed["medfee_sumamt"] += cent
-                changed["hifp_pay"] += cent if col == "fund_pay_sumamt" else 0
+                if col == "fund_pay_sumamt":
+                    changed["hifp_pay"] += cent
         elif col == "refd_setl_flag":
             changed[col] = "1"
         else:

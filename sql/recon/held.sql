@@ -18,8 +18,11 @@ CREATE OR REPLACE TEMP TABLE recon_held AS
 SELECT * FROM categorised_rows('recon_keys_held') WHERE category IS NOT NULL;
 
 CREATE OR REPLACE TEMP VIEW recon_matched_rows AS
-SELECT 'claims' AS side, 'matched' AS category, *, CAST(fund_pay_sumamt + acct_pay AS DECIMAL(18,2)) AS clr_amt
-FROM claims ANTI JOIN recon_keys_held USING (setl_id) WHERE reject_reason IS NULL
-UNION ALL BY NAME
-SELECT 'ledger' AS side, 'matched' AS category, *, CAST(fund_pay_sumamt + acct_pay AS DECIMAL(18,2)) AS clr_amt
-FROM ledger ANTI JOIN recon_keys_held USING (setl_id) WHERE reject_reason IS NULL
+SELECT *, CAST(fund_pay_sumamt + acct_pay AS DECIMAL(18,2)) AS clr_amt
+FROM (
+    SELECT 'claims' AS side, 'matched' AS category, *
+    FROM claims ANTI JOIN recon_keys_held USING (setl_id) WHERE reject_reason IS NULL
+    UNION ALL BY NAME
+    SELECT 'ledger' AS side, 'matched' AS category, *
+    FROM ledger ANTI JOIN recon_keys_held USING (setl_id) WHERE reject_reason IS NULL
+)
