@@ -81,6 +81,8 @@ def main() -> None:
     parser.add_argument("--datacompy-max", type=int, default=1_000_000, help="largest size datacompy runs at")
     parser.add_argument("--diff-max", type=int, default=20_000_000, help="largest size mediclear diff runs at")
     parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
+    parser.add_argument("--spark", default="", metavar="MASTER",
+                        help="also time mediclear clear --engine spark on this master, e.g. local[2] (issue 17)")
     args = parser.parse_args()
     work = args.data / "runs"
     work.mkdir(parents=True, exist_ok=True)
@@ -109,6 +111,8 @@ def main() -> None:
                           "--period", "2026-10", "--out", str(work / "mediclear"), "--pdf", "never"]  # as before: no PDF
             + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
         }
+        if args.spark:
+            jobs["spark"] = [*jobs["mediclear"], "--engine", "spark", "--spark-master", args.spark]
         if have_pandas and rows <= args.pandas_max:
             jobs["pandas"] = [sys.executable, str(HERE / "baseline_pandas.py"), claims, ledger, str(work / "pandas")]
         if rows <= args.diff_max:
@@ -124,7 +128,7 @@ def main() -> None:
             for name, cmd in jobs.items():  # alternating: one of each per round
                 seconds, rss, _, cpu = measure(cmd, work)
                 samples[name].append((seconds, rss, cpu))
-        shutil.rmtree(work / "mediclear", ignore_errors=True)
+        shutil.rmtree(work / "mediclear", ignore_errors=True)  # the Spark run writes the same folder
         shutil.rmtree(work / "diff", ignore_errors=True)
         medians = {name: {"seconds": statistics.median(s for s, _, _ in runs),
                           "peak_rss_gib": statistics.median(r for _, r, _ in runs) / 2**30,

@@ -107,7 +107,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-_state = {"debug": False}
+_state: dict[str, Any] = {"debug": False, "spark_conf": {}}
 
 ClaimsOpt = Annotated[list[str], typer.Option("--claims", metavar="PATH", help="Hospital settlement extract: file, directory or glob; repeatable.")]
 LedgerOpt = Annotated[list[str], typer.Option("--ledger", metavar="PATH", help="Agency ledger: file, directory or glob; repeatable.")]
@@ -120,6 +120,12 @@ MemoryOpt = Annotated[str, typer.Option("--memory-limit", metavar="SIZE", help=(
     "DuckDB memory limit, e.g. 4GB (default: 1300MB for clear and reconcile, which keeps a 10M-row month under "
     "2 GiB — a larger limit runs large months faster; DuckDB's, 80% of memory, for the other commands)."))]
 TempOpt = Annotated[str, typer.Option("--temp-dir", metavar="DIR", help="Where DuckDB spills when memory runs short.")]
+EngineOpt = Annotated[str, typer.Option("--engine", metavar="duckdb|spark", help=(
+    "What reconciles the month's rows: duckdb (one machine) or spark (Apache Spark, pip install "
+    "'mediclear[spark]'; spark.* settings in mediclear.toml). The results are the same."))]
+SparkMasterOpt = Annotated[str, typer.Option("--spark-master", metavar="URL", help=(
+    "With --engine spark: local[N], yarn, spark://host:7077, k8s://... (default: spark.master of "
+    "mediclear.toml, else local[*])."))]
 LangOpt = Annotated[str, typer.Option("--lang", metavar="zh|en", help="Statement language: zh or en.")]
 ReadmitOpt = Annotated[int, typer.Option("--readmit-days", metavar="DAYS", help="Screen: re-admission within this many days.")]
 WindowOpt = Annotated[float, typer.Option("--duplicate-window-hours", metavar="HOURS", help="Screen: duplicate settlements this close.")]
@@ -189,6 +195,7 @@ def _root(
         raise typer.Exit(int(ExitCode.USAGE))
     console.set_format(fmt)
     ctx.default_map = settings.default_map
+    _state["spark_conf"] = settings.spark_conf
 
 
 def _read(fmt: str, encoding: str, sheet: str | None, maps: list[str] | None, claims_format: str | None = None) -> Any:
@@ -196,6 +203,23 @@ def _read(fmt: str, encoding: str, sheet: str | None, maps: list[str] | None, cl
     from mediclear_cli.sources import ReadOptions, parse_maps
 
     return ReadOptions(fmt, encoding, sheet, parse_maps(maps or []), claims_format).checked()
+
+
+def _engine(name: str, master: str) -> tuple[str, Any]:
+    """--engine and --spark-master, checked before anything is read: an unknown engine is exit 2; spark
+    without pyspark installed is exit 78 with one line saying how to install it."""
+    from mediclear_cli.errors import UsageError
+
+    if name not in ("duckdb", "spark"):
+        raise UsageError(f"--engine {name!r}: expected duckdb or spark")
+    if name == "duckdb":
+        if master:
+            raise UsageError("--spark-master goes with --engine spark")
+        return name, None
+    from mediclear_cli import spark_engine
+
+    spark_engine.check_available()
+    return name, spark_engine.SparkOptions(master, dict(_state["spark_conf"]))
 
 
 def _key(path: str | None) -> bytes | None:
@@ -280,6 +304,8 @@ def clear(
     policy: Annotated[Optional[str], typer.Option("--policy", metavar="FILE", help="Also check the ledger against "
                                                   "the insured regions' policies: policy_flags.parquet and a 政策核算 "
                                                   "sheet (see policy-check).")] = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "",
 ) -> None:
     """Reconcile, net and write the month's clearing statements (the main job).
 
@@ -291,6 +317,7 @@ def clear(
     from mediclear_cli.screen import ScreenOptions
 
     _check_pdf(pdf)
+    engine, spark = _engine(engine, spark_master)
     month = Period.parse(period)
     claims, ledger = fill_period(claims, month), fill_period(ledger, month)
     out_path = Path(fill_period([str(out)], month)[0]) if out is not None else None
@@ -300,7 +327,8 @@ def clear(
                    temp_dir, excel_exceptions, statements, lang, pdf, screen,
                    ScreenOptions(readmit_days, duplicate_window_hours, outlier_k, outlier_min_group),
                    Path(workspace) if workspace else None, force, max_rejected, _key(sign),
-                   _read(fmt, encoding, sheet, maps, claims_format), policy=fill_period([policy], month)[0] if policy else None)
+                   _read(fmt, encoding, sheet, maps, claims_format), policy=fill_period([policy], month)[0] if policy else None,
+                   engine=engine, spark=spark)
     console.log("start", command="clear", period=month.label, workspace=str(workspace) if workspace else None)
     earlier = _finished_run(out_path)
     with console.stages() as stage:
@@ -347,6 +375,8 @@ def reconcile(
     platform_result: Annotated[Optional[str], typer.Option(
         "--platform-result", metavar="FILE", help="The platform's 3202 result file: compare its stmt_rslt per "
         "setl_id with mediclear's (platform_compare.parquet; exit 1 when they disagree).")] = None,
+    engine: EngineOpt = "duckdb",
+    spark_master: SparkMasterOpt = "",
 ) -> None:
     """Reconcile only: summary.json and exceptions.parquet (plus manifest.json).
 
@@ -354,9 +384,11 @@ def reconcile(
     """
     from mediclear_cli.jobs import JobSpec, run_reconcile
 
+    engine, spark = _engine(engine, spark_master)
     spec = JobSpec(claims, ledger, period, out, tolerance, memory_limit=memory_limit, temp_directory=temp_dir,
                    force=force, max_rejected=max_rejected, sign_key=_key(sign),
-                   read=_read(fmt, encoding, sheet, maps, claims_format), platform_result=platform_result)
+                   read=_read(fmt, encoding, sheet, maps, claims_format), platform_result=platform_result,
+                   engine=engine, spark=spark)
     earlier = _finished_run(out)
     with console.stages() as stage:
         summary, code = run_reconcile(spec, stage)

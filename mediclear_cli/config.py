@@ -8,8 +8,13 @@
     regions = "/data/regions.parquet"
     level = "province"
     memory_limit = "4GB"
+    engine = "duckdb"                      # or spark (pip install 'mediclear[spark]'); spark_master = "..."
     encoding = "gb18030"                   # text inputs; also format, sheet, claims_format
     map = ["JSID=setl_id"]                 # --map: a column the header tables do not know
+
+    [spark]                                # spark.* settings for --engine spark (spark.master too)
+    master = "yarn"
+    sql.shuffle.partitions = 400
 
 Relative paths in the file (workspace, claims, ledger, out, regions, prepaid, temp_dir) are relative to the
 folder that holds the file, not to the working directory: a cron job started anywhere finds the same files and
@@ -35,7 +40,7 @@ from mediclear_cli.periods import Period
 LIST_KEYS = {"claims", "ledger", "maps"}
 PATH_KEYS = {"claims", "ledger", "out", "regions", "prepaid", "temp_dir", "workspace", "sign", "policy"}
 WORKSPACE_COMMANDS = ("runs", "show", "held", "close", "reopen", "writeoff", "void")
-TOP_KEYS = {"workspace", "log_format", "clear"}
+TOP_KEYS = {"workspace", "log_format", "clear", "spark"}
 
 
 @dataclass
@@ -43,6 +48,7 @@ class Settings:
     source: Path | None = None
     log_format: str | None = None
     default_map: dict[str, dict[str, Any]] = field(default_factory=dict)
+    spark_conf: dict[str, str] = field(default_factory=dict)  # spark.* settings for --engine spark
 
 
 def _find(explicit: Path | None) -> Path | None:
@@ -64,6 +70,7 @@ KEY_TYPES: dict[str, tuple[type, ...]] = {
     "screen": (bool,), "readmit_days": (int,), "duplicate_window_hours": (int, float), "outlier_k": (int, float),
     "outlier_min_group": (int,), "workspace": (str,), "max_rejected": (str, int, float), "sign": (str,),
     "fmt": (str,), "encoding": (str,), "sheet": (str,), "maps": (list,), "claims_format": (str,), "policy": (str,),
+    "engine": (str,), "spark_master": (str,),
 }
 # Keys of the file spelt as the option is (--format, --map), where the parameter's name differs.
 KEY_ALIASES = {"format": "fmt", "map": "maps"}
@@ -137,7 +144,26 @@ def load_config(explicit: Path | None) -> Settings:
     for command in WORKSPACE_COMMANDS:
         if workspace:
             default_map[command] = {"workspace": workspace}
-    return Settings(path, log_format, default_map)
+    return Settings(path, log_format, default_map, _spark_conf(path, data.get("spark", {})))
+
+
+def _spark_conf(path: Path, table: Any, prefix: str = "spark") -> dict[str, str]:
+    """The file's spark.* settings (`spark.master = "yarn"`, `spark.sql.shuffle.partitions = 400`, or a
+    [spark] table) as Spark's dotted keys and text values, for --engine spark."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: {prefix} must be a table of Spark settings (spark.master = \"...\")")
+    conf: dict[str, str] = {}
+    for key, value in table.items():
+        name = f"{prefix}.{key}"
+        if isinstance(value, dict):
+            conf |= _spark_conf(path, value, name)
+        elif isinstance(value, bool):
+            conf[name] = "true" if value else "false"
+        elif isinstance(value, (str, int, float)):
+            conf[name] = str(value)
+        else:
+            raise ConfigError(f"{path}: {name} = {value!r}: expected text, a number or true/false")
+    return conf
 
 
 def _relative_to(base: Path, value: Any, source: Path, key: str) -> Any:

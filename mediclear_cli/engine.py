@@ -299,9 +299,11 @@ def scratch_bytes(con: duckdb.DuckDBPyConnection) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int, partitions: int = 1) -> dict[str, Any]:
-    """Resource figures for the manifest: the memory limit in force, peak RSS, the most scratch on disk, and
-    in how many partitions by setl_id the month was categorised (1: as a whole)."""
+def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int, partitions: int = 1,
+                    engine_name: str = "duckdb") -> dict[str, Any]:
+    """Resource figures for the manifest: the memory limit in force, peak RSS, the most scratch on disk, in
+    how many partitions by setl_id DuckDB categorised the month (1: as a whole), and which engine did
+    (duckdb, or spark: then DuckDB's figures are the driver's)."""
     import resource
 
     limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
@@ -309,7 +311,8 @@ def resource_report(con: duckdb.DuckDBPyConnection, scratch_max: int, partitions
     path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()
     return {"memory_limit": limit, "database": "file" if path and path[0][0] else "memory",
             "peak_rss_bytes": int(peak_kib) * 1024,
-            "scratch_bytes_max": max(scratch_max, scratch_bytes(con)), "partitions": partitions}
+            "scratch_bytes_max": max(scratch_max, scratch_bytes(con)), "partitions": partitions,
+            "engine": engine_name}
 
 
 def run(con: duckdb.DuckDBPyConnection, name: str, **params: Any) -> duckdb.DuckDBPyConnection:

@@ -45,7 +45,7 @@ _FLOAT_CENT_SLACK = "0.001"
 INTERNAL_COLUMNS = ("source_file", "source_row", "reject_reason", "reject_column")
 # Names the pipeline adds to a row later (recon_rows, exceptions): an input column with one of them is carried
 # as extra_<name>, so it can never be confused with, or collide with, what mediclear computed.
-DERIVED_COLUMNS = ("side", "category", "reason", "detail", "stmt_rslt", "diff_columns", "claims_rows",
+DERIVED_COLUMNS = ("side", "category", "reason", "detail", "stmt_rslt", "diff_columns", "diff_text", "claims_rows",
                    "ledger_rows", "clr_amt", "file_row_number", "held_since")
 
 

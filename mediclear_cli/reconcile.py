@@ -15,7 +15,7 @@ import duckdb
 
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import CheckFailed
+from mediclear_cli.errors import CheckFailed, UsageError
 from mediclear_cli.inputs import SCRATCH_PARQUET, Partitions, SideInput, footer_rows, load_sides
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
@@ -34,6 +34,10 @@ class ReconOptions:
     # Partitions by a hash of setl_id (issue 16): 1 runs the month as one; more, each partition on its own
     # (needs the run's scratch folder, engine.session); 0 lets reconcile choose (engine.partitions_for).
     partitions: int = 0
+    # Which engine categorises the month's rows (issue 17): duckdb, or spark (spark_engine; its master and
+    # settings in `spark`). Loading, the proofs, the clearing and every output run on DuckDB either way.
+    engine: str = "duckdb"
+    spark: Any = None  # spark_engine.SparkOptions
 
 
 @dataclass
@@ -120,7 +124,10 @@ def reconcile(
     result = ReconResult(options, sides)
     period = options.period
     con.execute("CREATE OR REPLACE TEMP TABLE recon_period AS SELECT $label AS label", {"label": period.label})
-    if parts is None:
+    if options.engine == "spark":
+        assert parts is not None  # _partitions plans files for Spark to read
+        result.carried, inputs = _categorise_on_spark(con, options, parts)
+    elif parts is None:
         result.carried = _carry_in(con, options.carry)
         inputs = _categorise(con, options)
     else:
@@ -161,8 +168,8 @@ def reconcile(
 
 
 def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[str, dict[str, Any]]:
-    """Categorise every row of `claims` and `ledger` (contract §3): recon_keys, the view recon_rows,
-    recon_held, recon_groups, recon_matched. Returns each side's rows and money in, counted from the tables themselves."""
+    """Categorise every row of `claims` and `ledger` (contract §3): recon_keys_held (the non-matched ids), the
+    view recon_rows, recon_held, recon_groups, recon_matched. Returns each side's rows and money in, counted from the tables themselves."""
     period = options.period
     inputs = {
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
@@ -171,13 +178,15 @@ def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[s
     engine.run(con, "recon/counts", period_start=period.start, period_end=period.end)
     engine.run(con, "recon/pairs", tolerance=options.tolerance)
     engine.run(con, "recon/keys")
+    engine.run(con, "recon/both_sides")
     engine.run(con, "recon/rows")
     engine.run(con, "recon/held")
     engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
     engine.run(con, "recon/matched")
-    con.execute("DROP VIEW recon_matched_rows")
-    for table in ("recon_counts", "recon_pairs", "recon_keys_held"):
-        con.execute(f"DROP TABLE {quote_ident(table)}")
+    for view in ("recon_matched_rows", "recon_keys"):
+        con.execute(f"DROP VIEW {view}")
+    for table in ("recon_counts", "recon_pairs"):
+        con.execute(f"DROP TABLE {table}")
     return inputs
 
 
@@ -186,6 +195,10 @@ def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: l
     """The partitioned plan for this month (None: one partition, the month as a whole)."""
     count = options.partitions or engine.partitions_for(con, footer_rows(("claims", claims), ("ledger", ledger)))
     scratch = engine.scratch_if_any(con)
+    if options.engine == "spark":
+        if scratch is None:
+            raise UsageError("--engine spark needs a run's scratch folder (engine.session)")
+        return Partitions.plan(1, scratch / "partitions")  # files for Spark to read; it partitions them itself
     if count <= 1 or scratch is None:
         return None
     return Partitions.plan(count, scratch / "partitions", engine.threads_and_limit(con)[1])
@@ -195,23 +208,19 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
                            ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
     """Categorise a month written as partitions (inputs.Partitions): each partition holds every row of its
     setl_ids on both sides, so each is categorised on its own by the very SQL a whole month runs through
-    (_categorise), over views of its files (with its carried-in rows). What it yields is kept: recon_keys and recon_held (wide rows) as Parquet files
+    (_categorise), over views of its files (with its carried-in rows). What it yields is kept: recon_keys_held
+    and recon_held (wide rows) as Parquet files
     in the scratch folder — appended to tables in memory, the month's held rows alone took half of a 1300MB
     limit at 10M rows per side and the appends and everything after them spilled (session 7) — and
-    recon_groups and recon_matched (small sums) in tables. Then recon_keys and recon_held become views over
+    recon_groups and recon_matched (small sums) in tables. Then recon_keys_held and recon_held become views over
     their files, the sides views over all partitions (with the carried-in rows), and recon_rows is defined
     over them as for a whole month — the clearing, the screens and the carry-forward read the same names
     either way."""
     folder = parts.folder
-    for side in schema.SIDES:
-        written = quote_literal(str(folder / side / "*" / "_part=*" / "*.parquet"))
-        # a side without a row was left as an empty table of its columns (inputs.load_tables)
-        source = (f"read_parquet({written}, hive_partitioning = false)"
-                  if parts.files(side) else quote_ident("_empty_" + side))
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side + '_all')} AS SELECT * FROM {source}")  # noqa: S608 - quoted
+    _all_views(con, parts)
     carried = _carry_in(con, options.carry, "_all")
     totals: dict[str, dict[str, Any]] = {}
-    kept = {table: folder / table for table in ("recon_keys", "recon_held")}
+    kept = {table: folder / table for table in ("recon_keys_held", "recon_held")}
     for path in kept.values():
         path.mkdir(parents=True, exist_ok=True)
     for part in range(parts.count):
@@ -236,11 +245,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
             head = (f"CREATE OR REPLACE TEMP TABLE {table}_all AS" if part == 0 else
                     f"INSERT INTO {table}_all BY NAME")
             con.execute(f"{head} SELECT * FROM {table}")  # noqa: S608 - constant names
-    for side in schema.SIDES:
-        rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
-        if carried:
-            rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS {rows}")
+    _side_views(con, bool(carried))
     for table, path in kept.items():
         con.execute(f"DROP TABLE {quote_ident(table)}")
         every = quote_literal(str(path / "*.parquet"))
@@ -248,8 +253,53 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
     for table in ("recon_groups", "recon_matched"):
         con.execute(f"DROP TABLE {table}")
         con.execute(f"ALTER TABLE {table}_all RENAME TO {table}")
+    engine.run(con, "recon/both_sides")
     engine.run(con, "recon/rows")
     return carried, totals
+
+
+def _all_views(con: duckdb.DuckDBPyConnection, parts: Partitions) -> None:
+    """Views `claims_all` and `ledger_all`: every row of each side as the loader wrote it into `parts`."""
+    for side in schema.SIDES:
+        written = quote_literal(str(parts.folder / side / "*" / "_part=*" / "*.parquet"))
+        # a side without a row was left as an empty table of its columns (inputs.load_tables)
+        source = (f"read_parquet({written}, hive_partitioning = false)"
+                  if parts.files(side) else quote_ident("_empty_" + side))
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side + '_all')} AS SELECT * FROM {source}")  # noqa: S608 - quoted
+
+
+def _side_views(con: duckdb.DuckDBPyConnection, carried: bool, limit: str = "") -> None:
+    """Views `claims` and `ledger` over `<side>_all` and, when `carried`, the side's carried-in rows."""
+    for side in schema.SIDES:
+        rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
+        if carried:
+            rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS SELECT * FROM ({rows}) {limit}")  # noqa: S608 - quoted
+
+
+def _categorise_on_spark(con: duckdb.DuckDBPyConnection, options: ReconOptions, parts: Partitions
+                         ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, Any]]]:
+    """Categorise the month on Spark (spark_engine) from the files the loader wrote into `parts`, then leave
+    in `con` what a partitioned DuckDB month leaves (_categorise_partitions): each table typed by running the
+    DuckDB categorisation over no rows, then filled with what Spark wrote."""
+    from mediclear_cli import spark_engine
+
+    _all_views(con, parts)
+    carried = _carry_in(con, options.carry, "_all")
+    spark = spark_engine.session(options.spark or spark_engine.SparkOptions())
+    folder = parts.folder.parent / "spark"
+    try:
+        inputs = spark_engine.categorise(con, spark, options, {s: parts.files(s) for s in schema.SIDES},
+                                         bool(carried), folder)
+    except BaseException as exc:
+        raise spark_engine.stop_jobs(spark, exc) from None
+    _side_views(con, bool(carried), "LIMIT 0")
+    _categorise(con, options)
+    spark_engine.fill(con, folder)
+    _side_views(con, bool(carried))
+    engine.run(con, "recon/both_sides")
+    engine.run(con, "recon/rows")
+    return carried, inputs
 
 
 CARRIED_COLUMNS = (*schema.CANONICAL, "source_file", "source_row")
@@ -321,10 +371,16 @@ def extra_kinds(con: duckdb.DuckDBPyConnection, table: str = "recon_held") -> di
     return kinds
 
 
+# The compared columns that differ, as the list exceptions.parquet holds, from recon_rows' diff_text (joined
+# by ', ' in SQL both engines run): NULL for a row that is not one of a one-to-one pair, [] for identical rows.
+DIFF_COLUMNS_SQL = ("CASE WHEN diff_text IS NULL THEN NULL WHEN diff_text = '' THEN CAST([] AS VARCHAR[]) "
+                    "ELSE string_split(diff_text, ', ') END AS diff_columns")
+
+
 def exceptions_sql(extras: list[str], kinds: dict[str, str] | None = None) -> str:
     """Every non-matched row with side, category, reason, stmt_rslt and differing columns; personal data masked."""
     cols = ["side", "category", "reason", "detail", "stmt_rslt", "diff_columns", "source_file", "source_row"]
-    select = [quote_ident(c) for c in cols]
+    select = [DIFF_COLUMNS_SQL if c == "diff_columns" else quote_ident(c) for c in cols]
     for col in schema.COLUMNS:
         q = quote_ident(col.name)
         if col.name == "certno":

@@ -23,3 +23,6 @@ CREATE OR REPLACE MACRO is_resident_id(s) AS
 --        ID may sit among other words. (The regex cannot check the check digit; a false positive only masks.)
 CREATE OR REPLACE MACRO mask_text(x) AS
     regexp_replace(x, '(^|[^0-9A-Za-z])[0-9]{14}([0-9]{3}[0-9Xx])($|[^0-9A-Za-z])', '\1**************\2\3', 'g');
+-- setl_id_hash(x): the first 60 bits of SHA-256(x) as a BIGINT (NULL hashed as ''), the part of the control
+--        totals' hash total one setl_id contributes. The same function for Spark: sql/spark/functions.sql.
+CREATE OR REPLACE MACRO setl_id_hash(x) AS CAST(('0x' || left(sha256(coalesce(x, '')), 15)) AS BIGINT);

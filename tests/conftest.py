@@ -83,6 +83,15 @@ def month(tmp_path: Path):
 runner = CliRunner()
 
 
+def data_files(out: Path) -> dict[str, bytes]:
+    """Every output of a run folder a user reads as data: all but the manifest (its creation time and the
+    run's own memory and scratch figures) and the printable statements (they print the manifest's hash)."""
+    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
+             if p.is_file() and p.name != "manifest.json" and "statements" not in p.relative_to(out).parts}
+    assert any(name.endswith(".parquet") for name in files)
+    return files
+
+
 def cli(args: list[str], code: int | None = 0) -> Any:
     """Invoke the CLI; assert the exit code when given; re-raise a real exception from inside the app."""
     result = runner.invoke(app, [str(a) for a in args])

@@ -9,26 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import cli
+from conftest import cli, data_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "sample_data"
-
-
-def _data_files(out: Path) -> dict[str, bytes]:
-    """Every output a user reads as data: all but the manifest (its creation time and the run's own memory
-    and scratch figures) and the printable statements (they print the manifest's hash)."""
-    files = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*")
-             if p.is_file() and p.name != "manifest.json" and "statements" not in p.relative_to(out).parts}
-    assert any(name.endswith(".parquet") for name in files)
-    return files
 
 
 def _clear(monkeypatch, partitions: int, out: Path, month: Path, *extra: str, code: int = 1) -> dict[str, bytes]:
     monkeypatch.setenv("MEDICLEAR_PARTITIONS", str(partitions))
     cli(["clear", "--claims", month / "claims", "--ledger", month / "ledger", "--period", "2026-10", "--out", out,
          "--pdf", "never", *extra], code)
-    return _data_files(out)
+    return data_files(out)
 
 
 @pytest.mark.parametrize("extra", [
@@ -89,7 +80,7 @@ def test_three_workspace_months_carry_alike_in_one_and_many_partitions(tmp_path,
             cli(["clear", "--claims", data / month / "claims", "--ledger", data / month / "ledger", "--period", month,
                  "--workspace", ws, "--no-statements"], 1)
             out = Path(json.loads(cli(["show", str(seq), "--workspace", ws]).stdout)["out_dir"])
-            runs[partitions].append(_data_files(out))
+            runs[partitions].append(data_files(out))
     carried = [run for run in runs[1] if "carry_forward.parquet" in run]
     assert len(carried) == 3
     for whole, parted in zip(runs[1], runs[5], strict=True):

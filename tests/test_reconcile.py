@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from mediclear_cli.errors import CheckFailed
 from mediclear_cli.periods import Period
-from mediclear_cli.reconcile import ReconOptions, check_accounting, reconcile
+from mediclear_cli.reconcile import DIFF_COLUMNS_SQL, ReconOptions, check_accounting, reconcile
 
 import oracle
 from conftest import row, write_rows
@@ -28,7 +28,8 @@ def run(claims_path: Path, ledger_path: Path, tolerance: str = "0.00"):
     con = duckdb.connect()
     result = reconcile(con, [str(claims_path)], [str(ledger_path)], ReconOptions(OCT, D(tolerance)))
     rows = con.sql(
-        "SELECT side, setl_id, category, stmt_rslt, diff_columns, reason FROM recon_rows ORDER BY side, source_row"
+        f"SELECT side, setl_id, category, stmt_rslt, {DIFF_COLUMNS_SQL}, reason FROM recon_rows "  # noqa: S608 - constant
+        "ORDER BY side, source_row"
     ).fetchall()
     return result, rows
 

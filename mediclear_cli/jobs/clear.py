@@ -202,7 +202,8 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
         folder.wrote("summary.json")
         manifest = folder.write_manifest(manifest_head(
             "clear", run_id, spec_options, inputs, control_totals(con),
-            engine.resource_report(con, max(recon.scratch_bytes_max, engine.scratch_bytes(con)), recon.partitions)), spec.sign_key)
+            engine.resource_report(con, max(recon.scratch_bytes_max, engine.scratch_bytes(con)), recon.partitions,
+                                   recon.options.engine)), spec.sign_key)
         summary_resources = manifest["resources"]
         if spec.statements:
             progress("writing the printable statements")

@@ -60,6 +60,8 @@ class JobSpec:
     read: ReadOptions = field(default_factory=ReadOptions)  # text and Excel inputs: format, encoding, --map
     platform_result: str | None = None  # reconcile: the platform's 3202 result file to compare verdicts with
     policy: str | None = None  # clear: the insured regions' policies, checked over the ledger (政策核算 sheet)
+    engine: str = "duckdb"  # what categorises the month's rows: duckdb, or spark (issue 17)
+    spark: Any = None  # spark_engine.SparkOptions: --spark-master and mediclear.toml's [spark] settings
 
     def max_rejected_share(self) -> Decimal:
         text = self.max_rejected.strip()
@@ -148,7 +150,8 @@ def prepare(
 ) -> tuple[ReconResult, list[dict[str, Any]], str, dict[str, Any]]:
     period = Period.parse(spec.period)
     refuse_future(period)
-    options = ReconOptions(period, spec.tolerance_decimal(), carry, spec.read.checked())
+    options = ReconOptions(period, spec.tolerance_decimal(), carry, spec.read.checked(), engine=spec.engine,
+                           spark=spec.spark)
     rejected_share = spec.max_rejected_share()  # a usage error is found before the month is read, not after
     clear_options = ClearOptions(spec.level, spec.settlement)
     files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}

@@ -50,6 +50,7 @@ def _reconcile_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progr
         write_json(summary, folder.path("summary.json"))
         folder.wrote("summary.json")
         folder.write_manifest(manifest_head("reconcile", run_id, spec_options, inputs, control_totals(con),
-                                        engine.resource_report(con, recon.scratch_bytes_max, recon.partitions)), spec.sign_key)
+                                        engine.resource_report(con, recon.scratch_bytes_max, recon.partitions,
+                                                               recon.options.engine)), spec.sign_key)
         folder.publish()
     return summary, code

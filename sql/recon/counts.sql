@@ -2,21 +2,20 @@
 -- whether any of them falls outside the period window.
 -- Binds: $period_start, $period_end (TIMESTAMP; the window is [start, end)).
 -- Reads: tables claims, ledger (reject_reason IS NULL marks a valid row), late_keys (setl_ids carried in
---        from earlier months by a workspace; empty otherwise). Defines the table macro side_counts (one
---        side's rows per setl_id), so both sides are counted by the one text.
+--        from earlier months by a workspace; empty otherwise).
 -- Keeps: one row per setl_id (a full outer join of two GROUP BYs on the same key). Kept narrow — the id,
 --        two counts and a flag — so the pass over every row groups nothing but the key; the compared columns
 --        are joined only for the one-to-one ids, by recon/pairs.
 --        A carried-in setl_id may lie before the window (it comes back until resolved); after it never.
-CREATE OR REPLACE TEMP MACRO side_counts(side, period_start, period_end) AS TABLE
-    SELECT setl_id, count(*) AS n,
-           bool_or(setl_time < period_start) AS before, bool_or(setl_time >= period_end) AS after
-    FROM query_table(side) WHERE reject_reason IS NULL GROUP BY setl_id;
 CREATE OR REPLACE TEMP TABLE recon_counts AS
 WITH c AS (
-    SELECT * FROM side_counts('claims', $period_start, $period_end)
+    SELECT setl_id, count(*) AS n,
+           bool_or(setl_time < $period_start) AS before, bool_or(setl_time >= $period_end) AS after
+    FROM claims WHERE reject_reason IS NULL GROUP BY setl_id
 ), l AS (
-    SELECT * FROM side_counts('ledger', $period_start, $period_end)
+    SELECT setl_id, count(*) AS n,
+           bool_or(setl_time < $period_start) AS before, bool_or(setl_time >= $period_end) AS after
+    FROM ledger WHERE reject_reason IS NULL GROUP BY setl_id
 ), k AS (
     SELECT coalesce(c.setl_id, l.setl_id) AS setl_id,
            coalesce(c.n, 0) AS claims_rows,

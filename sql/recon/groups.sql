@@ -5,8 +5,8 @@
 -- Reads: recon_held and recon_matched_rows (recon/held): together every row of recon_rows, once.
 -- Keeps: counts and money sums are exact (BIGINT, DECIMAL); in_window is false, never NULL, for a
 --        rejected row without a valid settlement time, and true for a valid row without one (only the
---        platform's 3202 detail file has none: it is the hospital's statement of the period reconciled); setl_id_hash_sum is Σ of the first 60 bits of SHA-256(setl_id)
---        (an empty id hashes as ''), so sums of it are the control totals' hash totals.
+--        platform's 3202 detail file has none: it is the hospital's statement of the period reconciled); setl_id_hash_sum is Σ of setl_id_hash (the first 60 bits of
+--        SHA-256(setl_id), an empty id hashed as ''; defined per engine: macros.sql, spark/functions.sql), so sums of it are the control totals' hash totals.
 CREATE OR REPLACE TEMP TABLE recon_groups AS
 SELECT side, category, insutype, clr_type,
        coalesce(setl_time >= $period_start AND setl_time < $period_end,
@@ -16,7 +16,7 @@ SELECT side, category, insutype, clr_type,
        sum(fund_pay_sumamt) AS fund_pay_sumamt,
        sum(acct_pay) AS acct_pay,
        sum(clr_amt) AS clr_amt,
-       sum(CAST(('0x' || left(sha256(coalesce(setl_id, '')), 15)) AS BIGINT)::HUGEINT) AS setl_id_hash_sum
+       sum(CAST(setl_id_hash(setl_id) AS DECIMAL(38,0))) AS setl_id_hash_sum
 FROM (
     SELECT side, category, insutype, clr_type, setl_time, medfee_sumamt, fund_pay_sumamt, acct_pay, clr_amt, setl_id
     FROM recon_held

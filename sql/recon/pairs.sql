@@ -1,6 +1,7 @@
 -- recon/pairs: for every setl_id with exactly one valid row on each side and none outside the period whose
--- two rows differ in a compared column, the compared columns that differ (attributes, then money). A
--- one-to-one id without a row here has equal compared columns: it is matched.
+-- two rows differ in a compared column, the compared columns that differ (attributes, then money), each
+-- list as text ('psn_no, insutype'; '' when none). A one-to-one id without a row here has equal compared
+-- columns: it is matched.
 -- Binds: $tolerance (DECIMAL(18,2)).
 -- Reads: claims, ledger, recon_counts.
 -- Keeps: a column is compared only where both rows hold a value; refd_setl_flag NULL means '0' (normal).
@@ -23,15 +24,15 @@ WITH other AS (
     SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
            clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
            cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay
-    FROM claims ANTI JOIN other USING (setl_id) WHERE reject_reason IS NULL
+    FROM claims s WHERE reject_reason IS NULL AND NOT EXISTS (SELECT 1 FROM other o WHERE o.setl_id = s.setl_id)
 ), l AS (
     SELECT setl_id, insuplc_admdvs, mdtrtarea_admvs, psn_no, mdtrt_id, fixmedins_code, insutype, med_type,
            clr_type, refd_setl_flag, medfee_sumamt, fund_pay_sumamt, acct_pay, psn_cash_pay, hifp_pay,
            cvlserv_pay, hifob_pay, hifmi_pay, hifes_pay, hifdm_pay, maf_pay, oth_pay
-    FROM ledger ANTI JOIN other USING (setl_id) WHERE reject_reason IS NULL
+    FROM ledger s WHERE reject_reason IS NULL AND NOT EXISTS (SELECT 1 FROM other o WHERE o.setl_id = s.setl_id)
 )
     SELECT c.setl_id,
-           list_filter([
+           concat_ws(', ',
                CASE WHEN c.insuplc_admdvs <> l.insuplc_admdvs THEN 'insuplc_admdvs' END,
                CASE WHEN c.mdtrtarea_admvs <> l.mdtrtarea_admvs THEN 'mdtrtarea_admvs' END,
                CASE WHEN c.psn_no <> l.psn_no THEN 'psn_no' END,
@@ -41,8 +42,8 @@ WITH other AS (
                CASE WHEN c.med_type <> l.med_type THEN 'med_type' END,
                CASE WHEN c.clr_type <> l.clr_type THEN 'clr_type' END,
                CASE WHEN coalesce(c.refd_setl_flag, '0') <> coalesce(l.refd_setl_flag, '0') THEN 'refd_setl_flag' END
-           ], lambda x: x IS NOT NULL) AS attr_diff,
-           list_filter([
+           ) AS attr_diff,
+           concat_ws(', ',
                CASE WHEN abs(c.medfee_sumamt - l.medfee_sumamt) > $tolerance THEN 'medfee_sumamt' END,
                CASE WHEN abs(c.fund_pay_sumamt - l.fund_pay_sumamt) > $tolerance THEN 'fund_pay_sumamt' END,
                CASE WHEN abs(c.acct_pay - l.acct_pay) > $tolerance THEN 'acct_pay' END,
@@ -55,7 +56,7 @@ WITH other AS (
                CASE WHEN abs(c.hifdm_pay - l.hifdm_pay) > $tolerance THEN 'hifdm_pay' END,
                CASE WHEN abs(c.maf_pay - l.maf_pay) > $tolerance THEN 'maf_pay' END,
                CASE WHEN abs(c.oth_pay - l.oth_pay) > $tolerance THEN 'oth_pay' END
-           ], lambda x: x IS NOT NULL) AS money_diff
+           ) AS money_diff
     FROM c JOIN l ON c.setl_id = l.setl_id
     WHERE c.insuplc_admdvs <> l.insuplc_admdvs OR c.mdtrtarea_admvs <> l.mdtrtarea_admvs OR
           c.psn_no <> l.psn_no OR c.mdtrt_id <> l.mdtrt_id OR c.fixmedins_code <> l.fixmedins_code OR

@@ -14,7 +14,7 @@ WITH ours AS (
            min(category) AS category,
            count(DISTINCT category) AS categories,
            min(stmt_rslt) AS stmt_rslt,
-           min(diff_columns) AS diff_columns,
+           min(diff_text) AS diff_text,
            min(medfee_sumamt) FILTER (WHERE side = 'ledger') AS ledger_medfee_sumamt,
            min(fund_pay_sumamt) FILTER (WHERE side = 'ledger') AS ledger_fund_pay_sumamt,
            min(acct_pay) FILTER (WHERE side = 'ledger') AS ledger_acct_pay
@@ -47,8 +47,8 @@ SELECT coalesce(t.setl_id, o.setl_id) AS setl_id,
                          CASE WHEN t.medfee_sumamt IS DISTINCT FROM o.ledger_medfee_sumamt THEN 'medfee_sumamt' END,
                          CASE WHEN t.fund_pay_sumamt IS DISTINCT FROM o.ledger_fund_pay_sumamt THEN 'fund_pay_sumamt' END,
                          CASE WHEN t.acct_pay IS DISTINCT FROM o.ledger_acct_pay THEN 'acct_pay' END)
-           WHEN len(o.diff_columns) > 0
-               THEN 'mediclear finds these columns differ: ' || array_to_string(o.diff_columns, ', ')
+           WHEN o.diff_text <> ''
+               THEN 'mediclear finds these columns differ: ' || o.diff_text
            ELSE 'the verdicts differ; amounts agree'
        END AS why,
        t.medfee_sumamt AS platform_medfee_sumamt, o.ledger_medfee_sumamt,

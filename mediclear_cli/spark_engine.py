@@ -1,0 +1,250 @@
+"""The record-level reconciliation on Apache Spark (`--engine spark`, issue 17).
+
+What Spark runs is the very SQL the DuckDB engine runs — sql/recon/{side_totals,counts,pairs,keys,rows,held,
+groups,matched}.sql, written in the subset both engines accept (docs/decisions.md) — over the month's rows as
+mediclear's loader wrote them (normalised and checked, as Parquet in the run's scratch folder). Spark's own
+part is small and named here: a statement `CREATE OR REPLACE TEMP TABLE t AS q` is run as q, written as
+Parquet and read back as the view t (Spark has no temporary tables; the files keep a stage from being
+computed again by each later one); `$name` parameters become Spark's `:name` markers; both_sides (DuckDB's
+UNION ALL BY NAME) is DataFrame.unionByName; setl_id_hash is sql/spark/functions.sql.
+
+What the DuckDB session then reads is what a partitioned DuckDB month leaves behind (reconcile
+._categorise_partitions): recon_held and recon_keys_held as Parquet files, recon_groups and recon_matched
+(small sums) as tables, each side's input totals — typed exactly as the DuckDB engine types them, so every
+later step (the proofs, the clearing, every output) runs unchanged and yields the same bytes.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from mediclear_cli import engine, schema
+from mediclear_cli.engine import quote_ident, quote_literal
+from mediclear_cli.errors import ConfigError
+
+# The statements Spark runs, in order (reconcile._categorise runs the same on DuckDB).
+CATEGORISE = ("recon/counts", "recon/pairs", "recon/keys", "recon/rows", "recon/held", "recon/groups",
+              "recon/matched")
+INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or later): pip install 'mediclear[spark]'"
+
+
+@dataclass
+class SparkOptions:
+    """Where and how Spark runs: `master` (--spark-master, else spark.master of `conf`, else local[*]) and
+    any spark.* settings (mediclear.toml's [spark] table)."""
+
+    master: str = ""
+    conf: dict[str, str] = field(default_factory=dict)
+
+
+def check_available() -> None:
+    """Exit 78 (configuration) with one line saying how to install pyspark, when it is not installed."""
+    try:
+        import pyspark  # noqa: F401 - only whether it imports
+    except ImportError:
+        raise ConfigError(INSTALL_HINT) from None
+
+
+def session(options: SparkOptions) -> Any:
+    """The Spark session (one per process: pyspark's getOrCreate), with mediclear's settings: UTC session
+    time (settlement times are local wall-clock times without a zone and must stay so), no web UI unless
+    asked for, ANSI SQL (an overflow fails instead of wrapping), case-sensitive column names (an input may
+    carry extras that differ only in case). Started by spark-submit, its master and options stand."""
+    check_available()
+    # pyspark warns, as it first uses pandas, about the version it finds (mediclear hands it none)
+    warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
+    from pyspark.sql import SparkSession
+
+    conf = {"spark.app.name": "mediclear", "spark.ui.enabled": "false", "spark.ui.showConsoleProgress": "false",
+            "spark.sql.session.timeZone": "UTC",
+            "spark.sql.ansi.enabled": "true", "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
+            "spark.sql.timestampType": "TIMESTAMP_NTZ",
+            "spark.sql.caseSensitive": "true"} | options.conf
+    import os
+
+    if options.master:
+        conf["spark.master"] = options.master
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:
+        # Not under spark-submit (which has started the driver's JVM with its own master and options)
+        conf.setdefault("spark.master", "local[*]")
+        log4j = Path(__file__).with_name("spark-log4j2.properties")
+        conf.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j.as_uri()}")
+    builder = SparkSession.builder
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    import logging
+    import signal
+    import threading
+
+    # py4j logs a call cut short by Ctrl-C as an error with its traceback, on the root logger: mediclear says
+    # it in one line (stop_jobs, cli)
+    logging.getLogger("py4j").setLevel(logging.CRITICAL)
+    logging.getLogger().addFilter(_not_py4j)
+    # pyspark puts its own SIGINT handler in place, which calls into the JVM from inside the call it interrupts;
+    # mediclear's (cli._on_signal) stays: it unwinds the run and stop_jobs cancels what Spark still runs
+    signals = ((signal.SIGINT, signal.getsignal(signal.SIGINT)), (signal.SIGTERM, signal.getsignal(signal.SIGTERM))) \
+        if threading.current_thread() is threading.main_thread() else ()
+    try:
+        spark = builder.getOrCreate()
+    except Exception as exc:  # no Java, a master that cannot be reached: the machine's set-up, not the data
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError(f"cannot start Spark (master {conf.get('spark.master', 'of spark-submit')}): {first}") from None
+    finally:
+        for signum, handler in signals:
+            if handler is not None:  # None: a handler not set from Python, which cannot be put back
+                signal.signal(signum, handler)
+    return spark
+
+
+def _not_py4j(record: Any) -> bool:
+    return "py4j" not in str(getattr(record, "pathname", ""))
+
+
+def stop_jobs(spark: Any, exc: BaseException) -> BaseException:
+    """After a failure or an interruption (Ctrl-C, SIGTERM), what to raise: the Interrupted that a py4j error
+    stands for when the signal cut a call to the JVM short (exit 130 / 143, not 70). Spark's running jobs are
+    cancelled. Interrupted, the JVM this process started is ended at once: the query it runs would go on
+    submitting jobs into a scratch folder that is being removed, and at exit its shutdown hook logs every one
+    it aborts (under spark-submit the JVM is not this process's to end; its jobs are cancelled)."""
+    from mediclear_cli.errors import Interrupted, stopped_by
+
+    seen: BaseException | None = exc
+    while seen is not None and not isinstance(seen, Interrupted):
+        seen = seen.__cause__ or seen.__context__
+    if seen is None and stopped_by:  # py4j answered the cut call with an error of its own, without the cause
+        seen = Interrupted(stopped_by[0])
+    context = spark.sparkContext
+    jvm = getattr(getattr(context, "_gateway", None), "proc", None)  # pyspark's Popen of the JVM it started
+    try:
+        if seen is not None and jvm is not None:
+            # pyspark's accumulator server (a thread here, fed by the JVM) would print the broken connection
+            server = getattr(context, "_accumulatorServer", None)
+            if server is not None:
+                server.handle_error = lambda request, address: None
+            jvm.kill()  # not a call into the JVM: one right after the interrupted call may fail or hang
+            jvm.wait(timeout=30)
+        else:
+            context.cancelAllJobs()
+    except Exception:  # noqa: BLE001, S110 - the JVM may be gone already; there is nothing left to stop then
+        pass
+    return seen if seen is not None else exc
+
+
+def statements(name: str) -> list[str]:
+    """The statements of sql/<name>.sql, without their comment lines (Spark runs one statement at a time)."""
+    text = "\n".join(line for line in engine.load_sql(name).splitlines() if not line.lstrip().startswith("--"))
+    return [s.strip() for s in re.split(r";\s*(?:\n|$)", text) if s.strip()]
+
+
+_TEMP_TABLE = re.compile(r"CREATE OR REPLACE TEMP TABLE (\w+) AS\s+(.*)", re.DOTALL | re.IGNORECASE)
+
+
+# With RECORD_PLANS set, run() keeps the physical plan of every query it runs, by file (tests/test_spark.py).
+RECORD_PLANS = False
+PLANS: dict[str, str] = {}
+
+
+def run(spark: Any, name: str, folder: Path, **params: Any) -> Any:
+    """Run sql/<name>.sql on Spark; a temporary table is written to folder/<table> and read back as a view.
+    Returns the DataFrame of the last statement (a query's result)."""
+    args = {key: _spark_value(value) for key, value in params.items()}  # each statement takes those it names
+    result = None
+    for statement in statements(name):
+        sql = re.sub(r"\$(\w+)", r":\1", statement)
+        used = {k: v for k, v in args.items() if f":{k}" in sql}
+        table = _TEMP_TABLE.fullmatch(sql)
+        query = sql if table is None else table.group(2)
+        if RECORD_PLANS and not query.upper().startswith("CREATE"):
+            plan = spark.sql(f"EXPLAIN {query}", args=used or None).collect()[0][0]
+            PLANS[name] = PLANS.get(name, "") + plan
+        if table is None:
+            result = spark.sql(sql, args=used or None)
+            continue
+        path = str(folder / table.group(1))
+        spark.sql(query, args=used or None).write.mode("overwrite").parquet(path)
+        result = spark.read.parquet(path)
+        result.createOrReplaceTempView(table.group(1))
+    return result
+
+
+def _spark_value(value: Any) -> Any:
+    """A bound value as Spark takes it: a timestamp as its text (compared with a TIMESTAMP_NTZ column, Spark
+    casts it to one — a Python datetime would be read in the driver's time zone)."""
+    import datetime
+
+    if isinstance(value, datetime.datetime):
+        return value.isoformat(sep=" ")
+    return value
+
+
+def categorise(con: duckdb.DuckDBPyConnection, spark: Any, options: Any, files: dict[str, list[Path]],
+               carried: bool, folder: Path) -> dict[str, dict[str, Any]]:
+    """Categorise the month on Spark: the rows of each side are `files` (what the loader wrote) and, when
+    `carried`, the rows DuckDB's table `carried` marks used. Writes under `folder` what reconcile's later
+    steps read (fill); returns each side's rows and money in (recon/side_totals)."""
+    from mediclear_cli.reconcile import MONEY_SUMMED, _money_row
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for statement in statements("spark/functions"):
+        spark.sql(statement)
+    _register_inputs(con, spark, files, carried)
+    inputs = {
+        row[0]: _money_row(MONEY_SUMMED, tuple(row[2:])) | {"records": int(row[1])}
+        for row in run(spark, "recon/side_totals", folder).collect()
+    }
+    period = options.period
+    bound = {"period_start": period.start, "period_end": period.end, "tolerance": options.tolerance}
+    for name in CATEGORISE:
+        run(spark, name, folder, **bound)
+    return inputs
+
+
+def _register_inputs(con: duckdb.DuckDBPyConnection, spark: Any, files: dict[str, list[Path]], carried: bool) -> None:
+    """The views the SQL reads, on Spark: claims and ledger (their files, with the carried-in rows),
+    both_sides, late_keys and recon_period (small tables from `con`)."""
+    from mediclear_cli.reconcile import _carried_rows
+
+    frames = {}
+    for side in schema.SIDES:
+        frame = (spark.read.parquet(*[str(f) for f in files[side]]) if files[side] else
+                 _to_spark(spark, con.sql(f"SELECT * FROM {quote_ident('_empty_' + side)}").to_arrow_table()))  # noqa: S608 - quoted
+        frame = frame.drop("_part")
+        if carried:
+            frame = frame.unionByName(_to_spark(spark, con.sql(_carried_rows(side)).to_arrow_table()),
+                                      allowMissingColumns=True)
+        frame.createOrReplaceTempView(side)
+        frames[side] = frame
+    frames["claims"].selectExpr("'claims' AS side", "*").unionByName(
+        frames["ledger"].selectExpr("'ledger' AS side", "*"), allowMissingColumns=True).createOrReplaceTempView("both_sides")
+    _to_spark(spark, con.sql("SELECT setl_id FROM late_keys").to_arrow_table()).createOrReplaceTempView("late_keys")
+    _to_spark(spark, con.sql("SELECT label FROM recon_period").to_arrow_table()).createOrReplaceTempView("recon_period")
+
+
+def _to_spark(spark: Any, table: Any) -> Any:
+    """A small Arrow table (carried rows, late keys, the period label) as a Spark DataFrame."""
+    if table.num_rows:
+        return spark.createDataFrame(table)
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    return spark.createDataFrame([], from_arrow_schema(table.schema))
+
+
+def fill(con: duckdb.DuckDBPyConnection, folder: Path) -> None:
+    """What Spark wrote under `folder`, in `con` with the DuckDB engine's types: reconcile has run the DuckDB
+    categorisation over no rows (so each table is typed as its SQL makes it); recon_keys_held, recon_groups
+    and recon_matched are filled from Spark's files, and recon_held becomes a view over them that casts each
+    column to its type (Spark sums DECIMAL(18,2) as DECIMAL(28,2), DuckDB as DECIMAL(38,2))."""
+    for table in ("recon_keys_held", "recon_groups", "recon_matched"):
+        files = quote_literal(str(folder / table / "*.parquet"))
+        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM read_parquet({files})")  # noqa: S608 - constant names, path quoted
+    held = con.execute("DESCRIBE recon_held").fetchall()
+    cols = ", ".join(f"CAST({quote_ident(n)} AS {t}) AS {quote_ident(n)}" for n, t, *_ in held)
+    files = quote_literal(str(folder / "recon_held" / "*.parquet"))
+    con.execute("DROP TABLE recon_held")
+    con.execute(f"CREATE OR REPLACE TEMP VIEW recon_held AS SELECT {cols} FROM read_parquet({files})")  # noqa: S608 - quoted
