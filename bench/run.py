@@ -2,6 +2,8 @@
   floor      a DuckDB scan of every column of both inputs
   baseline   the hand-written single DuckDB script (baseline_duckdb.py)
   mediclear  `mediclear clear` end to end (validation, reconciliation, netting, statements, manifest)
+  spark      the same with `--engine spark` (with --spark MASTER); its peak RSS is the Python process's
+             alone, not the JVM's
   pandas     the hand-written pandas script (baseline_pandas.py), when pandas is installed and the size allows
   diff       `mediclear diff` of the two sides on setl_id (the auditors' job)
   datacompy  datacompy comparing the same (baseline_datacompy.py), when installed and the size allows
@@ -83,6 +85,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
     parser.add_argument("--spark", default="", metavar="MASTER",
                         help="also time mediclear clear --engine spark on this master, e.g. local[2] (issue 17)")
+    parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
+                        help="a spark.* setting for that run, e.g. spark.driver.memory=4g (repeatable)")
     args = parser.parse_args()
     work = args.data / "runs"
     work.mkdir(parents=True, exist_ok=True)
@@ -112,7 +116,11 @@ def main() -> None:
             + (["--memory-limit", args.memory_limit] if args.memory_limit else []),
         }
         if args.spark:
-            jobs["spark"] = [*jobs["mediclear"], "--engine", "spark", "--spark-master", args.spark]
+            config = work / "spark.toml"  # the spark.* settings reach mediclear through its config file
+            config.write_text("".join(f'{k.strip()} = {json.dumps(v.strip())}\n' for k, v in
+                                      (s.split("=", 1) for s in args.spark_conf)), encoding="utf-8")
+            jobs["spark"] = [sys.executable, "-m", "mediclear_cli", "--config", str(config), *jobs["mediclear"][3:],
+                             "--engine", "spark", "--spark-master", args.spark]
         if have_pandas and rows <= args.pandas_max:
             jobs["pandas"] = [sys.executable, str(HERE / "baseline_pandas.py"), claims, ledger, str(work / "pandas")]
         if rows <= args.diff_max:

@@ -167,22 +167,23 @@ def reconcile(
     return result
 
 
+def categorising(options: ReconOptions) -> dict[str, dict[str, Any]]:
+    """The SQL files that categorise a month, in order, with what each binds: the one list both engines run
+    (spark_engine makes recon/both_sides its own way)."""
+    period = {"period_start": options.period.start, "period_end": options.period.end}
+    return {"recon/counts": period, "recon/pairs": {"tolerance": options.tolerance}, "recon/keys": {},
+            "recon/both_sides": {}, "recon/rows": {}, "recon/held": {}, "recon/groups": period, "recon/matched": {}}
+
+
 def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[str, dict[str, Any]]:
     """Categorise every row of `claims` and `ledger` (contract §3): recon_keys_held (the non-matched ids), the
     view recon_rows, recon_held, recon_groups, recon_matched. Returns each side's rows and money in, counted from the tables themselves."""
-    period = options.period
     inputs = {
         row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
         for row in engine.run(con, "recon/side_totals").fetchall()
     }
-    engine.run(con, "recon/counts", period_start=period.start, period_end=period.end)
-    engine.run(con, "recon/pairs", tolerance=options.tolerance)
-    engine.run(con, "recon/keys")
-    engine.run(con, "recon/both_sides")
-    engine.run(con, "recon/rows")
-    engine.run(con, "recon/held")
-    engine.run(con, "recon/groups", period_start=period.start, period_end=period.end)
-    engine.run(con, "recon/matched")
+    for name, params in categorising(options).items():
+        engine.run(con, name, **params)
     for view in ("recon_matched_rows", "recon_keys"):
         con.execute(f"DROP VIEW {view}")
     for table in ("recon_counts", "recon_pairs"):

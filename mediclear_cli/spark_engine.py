@@ -28,9 +28,8 @@ from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import ConfigError
 
-# The statements Spark runs, in order (reconcile._categorise runs the same on DuckDB).
-CATEGORISE = ("recon/counts", "recon/pairs", "recon/keys", "recon/rows", "recon/held", "recon/groups",
-              "recon/matched")
+# The file whose view each engine makes its own way (DuckDB: UNION ALL BY NAME; Spark: unionByName).
+OWN_WAY = "recon/both_sides"
 INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or later): pip install 'mediclear[spark]'"
 
 
@@ -198,10 +197,11 @@ def categorise(con: duckdb.DuckDBPyConnection, spark: Any, options: Any, files: 
         row[0]: _money_row(MONEY_SUMMED, tuple(row[2:])) | {"records": int(row[1])}
         for row in run(spark, "recon/side_totals", folder).collect()
     }
-    period = options.period
-    bound = {"period_start": period.start, "period_end": period.end, "tolerance": options.tolerance}
-    for name in CATEGORISE:
-        run(spark, name, folder, **bound)
+    from mediclear_cli.reconcile import categorising
+
+    for name, params in categorising(options).items():
+        if name != OWN_WAY:
+            run(spark, name, folder, **params)
     return inputs
 
 

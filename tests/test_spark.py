@@ -114,15 +114,18 @@ def test_no_stage_of_the_reconciliation_gathers_the_month_into_one_partition(tmp
     exchanges by setl_id (or the group's columns) and broadcasts of small tables, never an exchange into a
     single partition (which would put the whole month on one executor)."""
     from mediclear_cli import spark_engine
+    from mediclear_cli.periods import Period
 
     monkeypatch.setattr(spark_engine, "RECORD_PLANS", True)
     monkeypatch.setattr(spark_engine, "PLANS", {})
     cli(["reconcile", "--claims", generated / "claims", "--ledger", generated / "ledger", "--period", "2026-10",
          "--out", tmp_path / "out", *SPARK], 1)
     plans = dict(spark_engine.PLANS)
-    for name in spark_engine.CATEGORISE:
-        if name == "recon/rows":
-            continue  # a view: its plan is part of recon/held's
+    from mediclear_cli.reconcile import ReconOptions, categorising
+
+    for name in categorising(ReconOptions(Period.parse("2026-10"))):
+        if name in (spark_engine.OWN_WAY, "recon/rows"):
+            continue  # views: their plans are part of recon/held's
         assert name in plans, name
         assert "Exchange hashpartitioning" in plans[name] or "BroadcastExchange" in plans[name], (name, plans[name])
         assert "SinglePartition" not in plans[name], (name, plans[name])
