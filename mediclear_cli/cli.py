@@ -218,8 +218,11 @@ def _engine(name: str, master: str) -> tuple[str, Any]:
         return name, None
     from mediclear_cli import spark_engine
 
-    spark_engine.check_available()
-    return name, spark_engine.SparkOptions(master, dict(_state["spark_conf"]))
+    if master and not spark_engine.check_master(master):
+        raise UsageError(f"--spark-master {master!r}: expected local[N], yarn, spark://HOST:PORT or k8s://URL")
+    options = spark_engine.SparkOptions(master, dict(_state["spark_conf"]))
+    spark_engine.check_options(options)
+    return name, options
 
 
 def _key(path: str | None) -> bytes | None:

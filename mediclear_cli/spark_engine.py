@@ -33,6 +33,16 @@ OWN_WAY = "recon/both_sides"
 INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or later): pip install 'mediclear[spark]'"
 
 
+# The masters Spark 4 accepts (spark-submit refuses others with a Java stack trace): checked first, so a typo is
+# one line naming it.
+MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|yarn|(spark|k8s)://\S+")
+
+
+def check_master(master: str) -> bool:
+    """Whether `master` is a master URL Spark accepts."""
+    return MASTER.fullmatch(master) is not None
+
+
 @dataclass
 class SparkOptions:
     """Where and how Spark runs: `master` (--spark-master, else spark.master of `conf`, else local[*]) and
@@ -50,12 +60,21 @@ def check_available() -> None:
         raise ConfigError(INSTALL_HINT) from None
 
 
+def check_options(options: SparkOptions) -> None:
+    """Before anything is read: pyspark is installed (else exit 78 saying how to install it) and the
+    configuration's master is one Spark accepts (else exit 78 naming it)."""
+    check_available()
+    master = options.conf.get("spark.master")
+    if not options.master and master is not None and not check_master(master):
+        raise ConfigError(f"spark.master {master!r}: expected local[N], yarn, spark://HOST:PORT or k8s://URL")
+
+
 def session(options: SparkOptions) -> Any:
     """The Spark session (one per process: pyspark's getOrCreate), with mediclear's settings: UTC session
     time (settlement times are local wall-clock times without a zone and must stay so), no web UI unless
     asked for, ANSI SQL (an overflow fails instead of wrapping), case-sensitive column names (an input may
     carry extras that differ only in case). Started by spark-submit, its master and options stand."""
-    check_available()
+    check_options(options)
     # pyspark warns, as it first uses pandas, about the version it finds (mediclear hands it none)
     warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
     from pyspark.sql import SparkSession

@@ -154,6 +154,20 @@ def test_an_unknown_engine_is_a_usage_error(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize("master", ["bogus://x", "local[0]", "local[two]", "mesos://host:5050"])
+def test_a_master_spark_cannot_use_is_one_line_before_anything_starts(tmp_path, master):
+    result = cli(["clear", "--claims", SAMPLE / "claims", "--ledger", SAMPLE / "ledger", "--period", "2026-10",
+                  "--out", tmp_path / "out", "--engine", "spark", "--spark-master", master], 2)
+    assert f"--spark-master {master!r}" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "out").exists()
+    config = tmp_path / "mediclear.toml"
+    config.write_text(f'[spark]\nmaster = "{master}"\n', encoding="utf-8")
+    result = cli(["--config", config, "clear", "--claims", SAMPLE / "claims", "--ledger", SAMPLE / "ledger",
+                  "--period", "2026-10", "--out", tmp_path / "out", "--engine", "spark"], 78)
+    assert f"spark.master {master!r}" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_spark_settings_come_from_mediclear_toml(tmp_path):
     from mediclear_cli.config import load_config
 
