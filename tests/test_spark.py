@@ -81,6 +81,41 @@ def test_a_generated_month_of_100k_rows_on_spark_is_the_month(tmp_path, large, e
 
 
 @pytest.mark.slow
+def test_odd_extras_a_tolerance_and_every_category_on_spark(tmp_path):
+    """A small month with what Spark types and names differently from DuckDB: nested extras (a struct, a list),
+    a mixed-case extra, extras named like derived columns (diff_text, Category), a timestamp
+    on the window's edges, money within and beyond a tolerance, a duplicate, a rejected row, one-sided rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from conftest import row
+
+    def side(rows: list[dict]) -> pa.Table:
+        table = pa.Table.from_pylist(rows)
+        money = [pa.field(f.name, pa.decimal128(18, 2)) if f.name in ("medfee_sumamt", "fund_pay_sumamt", "acct_pay")
+                 else f for f in table.schema]
+        return table.cast(pa.schema(money))
+
+    extra = {"memo": {"a": "x", "n": 1}, "tags": ["t1", "t2"], "Note": "mixed case", "diff_text": "mine",
+             "Category": "theirs"}
+    claims = [row("A", **extra), row("B", medfee="100.04", **extra), row("C", medfee="100.09", **extra),
+              row("D", **extra), row("D", **extra), row("E", insured="15000X", **extra),
+              row("F", when="2026-10-01 00:00:00", **extra), row("G", when="2026-11-01 00:00:00", **extra),
+              row("H", **extra)]
+    ledger = [row("A"), row("B"), row("C"), row("D"), row("E"), row("F", when="2026-10-01 00:00:00"),
+              row("G", when="2026-11-01 00:00:00"), row("I")]
+    for name, rows in (("claims", claims), ("ledger", ledger)):
+        (tmp_path / "m" / name).mkdir(parents=True)
+        pq.write_table(side(rows), tmp_path / "m" / name / "part.parquet")
+    duck, _, spark, _ = _both(tmp_path, "clear", tmp_path / "m", "--tolerance", "0.05", "--max-rejected", "50%")
+    _same(duck, spark)
+    exceptions = pq.read_table(pa.BufferReader(spark["exceptions.parquet"])).to_pylist()
+    assert {r["category"] for r in exceptions} >= {"duplicate", "rejected", "amount_mismatch", "out_of_period",
+                                                   "claim_only", "ledger_only"}
+    assert {"extra_diff_text", "extra_Category", "memo", "tags", "Note"} <= set(exceptions[0])
+
+
+@pytest.mark.slow
 def test_reconcile_on_spark_is_reconcile(tmp_path, generated):
     duck, _, spark, _ = _both(tmp_path, "reconcile", generated)
     _same(duck, spark)
