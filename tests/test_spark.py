@@ -116,6 +116,23 @@ def test_odd_extras_a_tolerance_and_every_category_on_spark(tmp_path):
 
 
 @pytest.mark.slow
+def test_the_platforms_verdicts_compare_alike_on_spark(tmp_path):
+    """reconcile --platform-result: platform_compare.parquet (read from the categorised rows, with the differing
+    columns) is the same from both engines."""
+    from conftest import row, write_rows
+
+    month = tmp_path / "m"
+    write_rows(month / "claims" / "part.parquet", [row("A"), row("B", fund="60.00"), row("D")])
+    write_rows(month / "ledger" / "part.parquet", [row(s, vali_flag="1") for s in "ABCD"])
+    result = tmp_path / "3202_result.txt"
+    result.write_bytes("P1\tM1\tA\tH1\t0\t0\t对平\t100.00\t70.00\t10.00\n"
+                       "P2\tM2\tB\tH2\t0\t0\t对平\t100.00\t70.00\t10.00\n".encode("gb18030"))
+    duck, _, spark, _ = _both(tmp_path, "reconcile", month, "--platform-result", result)
+    _same(duck, spark)
+    assert b"fund_pay_sumamt" in spark["platform_compare.parquet"]
+
+
+@pytest.mark.slow
 def test_reconcile_on_spark_is_reconcile(tmp_path, generated):
     duck, _, spark, _ = _both(tmp_path, "reconcile", generated)
     _same(duck, spark)
