@@ -69,6 +69,11 @@ def _money_row(names: tuple[str, ...], values: tuple[Any, ...]) -> dict[str, Any
     return {n: Decimal(v) for n, v in zip(names, values, strict=True)}
 
 
+def side_totals(rows: Any) -> dict[str, dict[str, Any]]:
+    """Each side's rows and money in, from the rows of recon/side_totals (whichever engine ran it)."""
+    return {row[0]: _money_row(MONEY_SUMMED, tuple(row[2:])) | {"records": int(row[1])} for row in rows}
+
+
 def check_accounting(result: ReconResult) -> list[str]:
     """The contract's per-side identities; returns the failures (empty when all hold)."""
     failures: list[str] = []
@@ -178,10 +183,7 @@ def categorising(options: ReconOptions) -> dict[str, dict[str, Any]]:
 def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[str, dict[str, Any]]:
     """Categorise every row of `claims` and `ledger` (contract §3): recon_keys_held (the non-matched ids), the
     view recon_rows, recon_held, recon_groups, recon_matched. Returns each side's rows and money in, counted from the tables themselves."""
-    inputs = {
-        row[0]: _money_row(MONEY_SUMMED, row[2:]) | {"records": int(row[1])}
-        for row in engine.run(con, "recon/side_totals").fetchall()
-    }
+    inputs = side_totals(engine.run(con, "recon/side_totals").fetchall())
     for name, params in categorising(options).items():
         engine.run(con, name, **params)
     for view in ("recon_matched_rows", "recon_keys"):
@@ -290,14 +292,19 @@ def _categorise_on_spark(con: duckdb.DuckDBPyConnection, options: ReconOptions, 
     spark = spark_engine.session(options.spark or spark_engine.SparkOptions())
     folder = parts.folder.parent / "spark"
     try:
-        inputs = spark_engine.categorise(con, spark, options, {s: parts.files(s) for s in schema.SIDES},
-                                         bool(carried), folder)
+        read_by_spark = spark_engine.categorise(con, spark, options, {s: parts.files(s) for s in schema.SIDES},
+                                                bool(carried), folder)
     except BaseException as exc:
         raise spark_engine.stop_jobs(spark, exc) from None
     _side_views(con, bool(carried), "LIMIT 0")
     _categorise(con, options)
     spark_engine.fill(con, folder)
     _side_views(con, bool(carried))
+    # Money in is counted by DuckDB from the same rows, so the accounting identity (money in = Σ over Spark's
+    # categories) is proved across the two engines; and Spark must have read what DuckDB reads.
+    inputs = side_totals(engine.run(con, "recon/side_totals").fetchall())
+    if inputs != read_by_spark:
+        raise CheckFailed(f"Spark read other rows or money than DuckDB: {read_by_spark} against {inputs}")
     engine.run(con, "recon/both_sides")
     engine.run(con, "recon/rows")
     return carried, inputs

@@ -206,18 +206,13 @@ def categorise(con: duckdb.DuckDBPyConnection, spark: Any, options: Any, files: 
     """Categorise the month on Spark: the rows of each side are `files` (what the loader wrote) and, when
     `carried`, the rows DuckDB's table `carried` marks used. Writes under `folder` what reconcile's later
     steps read (fill); returns each side's rows and money in (recon/side_totals)."""
-    from mediclear_cli.reconcile import MONEY_SUMMED, _money_row
+    from mediclear_cli.reconcile import categorising, side_totals
 
     folder.mkdir(parents=True, exist_ok=True)
     for statement in statements("spark/functions"):
         spark.sql(statement)
     _register_inputs(con, spark, files, carried)
-    inputs = {
-        row[0]: _money_row(MONEY_SUMMED, tuple(row[2:])) | {"records": int(row[1])}
-        for row in run(spark, "recon/side_totals", folder).collect()
-    }
-    from mediclear_cli.reconcile import categorising
-
+    inputs = side_totals(run(spark, "recon/side_totals", folder).collect())
     for name, params in categorising(options).items():
         if name != OWN_WAY:
             run(spark, name, folder, **params)

@@ -183,6 +183,29 @@ def test_no_stage_of_the_reconciliation_gathers_the_month_into_one_partition(tmp
         assert "SinglePartition" not in plans[name], (name, plans[name])
 
 
+@pytest.mark.slow
+def test_money_in_is_counted_by_duckdb_and_must_be_what_spark_read(tmp_path, monkeypatch):
+    """The accounting identity is proved across the engines: DuckDB counts each side's rows and money in from
+    the rows it hands Spark, and a Spark that read a cent more (or a row less) stops the run (exit 70)
+    before anything is written."""
+    from decimal import Decimal
+
+    from mediclear_cli import spark_engine
+
+    real = spark_engine.categorise
+
+    def a_cent_more(*args, **kwargs):
+        totals = real(*args, **kwargs)
+        totals["claims"]["medfee_sumamt"] += Decimal("0.01")
+        return totals
+
+    monkeypatch.setattr(spark_engine, "categorise", a_cent_more)
+    result = cli(["clear", "--claims", SAMPLE / "claims", "--ledger", SAMPLE / "ledger", "--period", "2026-10",
+                  "--out", tmp_path / "out", "--pdf", "never", *SPARK], 70)
+    assert "Spark read other rows or money than DuckDB" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
 def test_engine_spark_without_pyspark_exits_78_with_one_line(tmp_path):
     """pyspark missing: one line on how to install it, exit 78, before anything is read or written."""
     hide = tmp_path / "hide"
