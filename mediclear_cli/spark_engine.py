@@ -16,7 +16,11 @@ later step (the proofs, the clearing, every output) runs unchanged and yields th
 
 from __future__ import annotations
 
+import logging
+import os
 import re
+import signal
+import threading
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,8 +76,8 @@ def check_options(options: SparkOptions) -> None:
 def session(options: SparkOptions) -> Any:
     """The Spark session (one per process: pyspark's getOrCreate), with mediclear's settings: UTC session
     time (settlement times are local wall-clock times without a zone and must stay so), no web UI unless
-    asked for, ANSI SQL (an overflow fails instead of wrapping), case-sensitive column names (an input may
-    carry extras that differ only in case). Started by spark-submit, its master and options stand."""
+    asked for, ANSI SQL (an overflow fails instead of wrapping), column names told apart by case as DuckDB tells
+    them apart (an extra `Note` is not `note`). Started by spark-submit, its master and options stand."""
     check_options(options)
     # pyspark warns, as it first uses pandas, about the version it finds (mediclear hands it none)
     warnings.filterwarnings("ignore", category=FutureWarning, module="pyspark")
@@ -84,8 +88,6 @@ def session(options: SparkOptions) -> Any:
             "spark.sql.ansi.enabled": "true", "spark.sql.parquet.inferTimestampNTZ.enabled": "true",
             "spark.sql.timestampType": "TIMESTAMP_NTZ",
             "spark.sql.caseSensitive": "true"} | options.conf
-    import os
-
     if options.master:
         conf["spark.master"] = options.master
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
@@ -96,10 +98,6 @@ def session(options: SparkOptions) -> Any:
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
-    import logging
-    import signal
-    import threading
-
     # py4j logs a call cut short by Ctrl-C as an error with its traceback, on the root logger: mediclear says
     # it in one line (stop_jobs, cli)
     logging.getLogger("py4j").setLevel(logging.CRITICAL)
