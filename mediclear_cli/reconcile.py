@@ -196,12 +196,12 @@ def _categorise(con: duckdb.DuckDBPyConnection, options: ReconOptions) -> dict[s
 def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: list[str],
                 ledger: list[str]) -> Partitions | None:
     """The partitioned plan for this month (None: one partition, the month as a whole)."""
-    count = options.partitions or engine.partitions_for(con, footer_rows(("claims", claims), ("ledger", ledger)))
     scratch = engine.scratch_if_any(con)
     if options.engine == "spark":
         if scratch is None:
             raise UsageError("--engine spark needs a run's scratch folder (engine.session)")
         return Partitions.plan(1, scratch / "partitions")  # files for Spark to read; it partitions them itself
+    count = options.partitions or engine.partitions_for(con, footer_rows(("claims", claims), ("ledger", ledger)))
     if count <= 1 or scratch is None:
         return None
     return Partitions.plan(count, scratch / "partitions", engine.threads_and_limit(con)[1])
