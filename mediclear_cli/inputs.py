@@ -450,6 +450,12 @@ WRITTEN_PARTITION_BYTES = 64 * 2**20  # of the memory limit, per written partiti
 # format version 2's encodings (delta, byte-stream split), which took 15% less disk than version 1 for a
 # normalised month and wrote and read as fast (BENCHMARKS.md, session 8). Scratch only: outputs are unchanged.
 SCRATCH_PARQUET = "FORMAT parquet, COMPRESSION lz4_raw, PARQUET_VERSION v2"
+# A month of more input rows than this (both sides) writes its scratch with ZSTD instead: there the disk, not
+# the CPU, runs out first. The claims side of the 10M month, normalised into 10 partitions: LZ4 863 MB written
+# in 14.0-15.5 s, ZSTD 630 MB in 15.9-16.1 s, read back 10-20% slower (BENCHMARKS.md, session 10); a 100M-row
+# month took 21.3 GB of scratch in LZ4, most of it these partitions.
+COMPACT_SCRATCH_ABOVE_ROWS = 50_000_000
+COMPACT_SCRATCH_PARQUET = "FORMAT parquet, COMPRESSION zstd, PARQUET_VERSION v2"
 
 
 @dataclass(frozen=True)
@@ -463,16 +469,19 @@ class Partitions:
     folder: Path
 
     written: int = 0  # how many are written (0: count)
+    parquet: str = SCRATCH_PARQUET  # how the partitions, and what each partition yields, are written
 
     @classmethod
-    def plan(cls, count: int, folder: Path, limit: int | None = None) -> Partitions:
+    def plan(cls, count: int, folder: Path, limit: int | None = None, rows: int | None = None) -> Partitions:
         """`count` partitions — or the next multiple of the written ones above it — of which at most
         MAX_WRITTEN_PARTITIONS are written, and fewer under a memory `limit` (bytes) that cannot hold their
-        buffers (WRITTEN_PARTITION_BYTES each)."""
+        buffers (WRITTEN_PARTITION_BYTES each); compressed harder for a month of more than
+        COMPACT_SCRATCH_ABOVE_ROWS input `rows`."""
         cap = MAX_WRITTEN_PARTITIONS if limit is None else max(2, min(MAX_WRITTEN_PARTITIONS,
                                                                       limit // WRITTEN_PARTITION_BYTES))
         written = min(count, cap)
-        return cls(-(-count // written) * written, folder, written)
+        parquet = COMPACT_SCRATCH_PARQUET if (rows or 0) > COMPACT_SCRATCH_ABOVE_ROWS else SCRATCH_PARQUET
+        return cls(-(-count // written) * written, folder, written, parquet)
 
     def __post_init__(self) -> None:
         if not self.written:
@@ -582,7 +591,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
             # Each statement (chunk) writes its own folder of partitions; a partition is read from all of them.
             target = quote_literal(str(partitions.folder / side / f"c{number:05d}"))
             statements.append(f"COPY (SELECT *, {partitions.written_key_sql()} AS _part FROM ({rows_sql})) TO {target} "  # noqa: S608 - generated, path quoted
-                              f"({SCRATCH_PARQUET}, PARTITION_BY (_part))")
+                              f"({partitions.parquet}, PARTITION_BY (_part))")
             continue
         head = f"CREATE OR REPLACE TABLE {quote_ident(table_name)} AS" if number == 0 else \
             f"INSERT INTO {quote_ident(table_name)} BY NAME"

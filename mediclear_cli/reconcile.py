@@ -16,7 +16,7 @@ import duckdb
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import CheckFailed, UsageError
-from mediclear_cli.inputs import SCRATCH_PARQUET, Partitions, SideInput, footer_rows, load_sides
+from mediclear_cli.inputs import Partitions, SideInput, footer_rows, load_sides
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
 from mediclear_cli.sources import ReadOptions
@@ -201,10 +201,11 @@ def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: l
         if scratch is None:
             raise UsageError("--engine spark needs a run's scratch folder (engine.session)")
         return Partitions.plan(1, scratch / "partitions")  # files for Spark to read; it partitions them itself
-    count = options.partitions or engine.partitions_for(con, footer_rows(("claims", claims), ("ledger", ledger)))
+    rows = footer_rows(("claims", claims), ("ledger", ledger))
+    count = options.partitions or engine.partitions_for(con, rows)
     if count <= 1 or scratch is None:
         return None
-    return Partitions.plan(count, scratch / "partitions", engine.threads_and_limit(con)[1])
+    return Partitions.plan(count, scratch / "partitions", engine.threads_and_limit(con)[1], rows)
 
 
 def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, parts: Partitions
@@ -243,7 +244,7 @@ def _categorise_partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions
             totals[side] = {k: totals.get(side, {}).get(k, 0) + v for k, v in money.items()}
         for table, path in kept.items():
             target = quote_literal(str(path / f"{part:06d}.parquet"))
-            con.execute(f"COPY {quote_ident(table)} TO {target} ({SCRATCH_PARQUET})")
+            con.execute(f"COPY {quote_ident(table)} TO {target} ({parts.parquet})")
         for table in ("recon_groups", "recon_matched"):
             head = (f"CREATE OR REPLACE TEMP TABLE {table}_all AS" if part == 0 else
                     f"INSERT INTO {table}_all BY NAME")

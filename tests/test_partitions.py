@@ -64,6 +64,32 @@ def test_more_partitions_than_are_written_read_each_written_one_in_parts(tmp_pat
         assert whole[name] == parted[name], name
 
 
+def test_a_large_month_writes_its_scratch_in_zstd_and_changes_nothing(tmp_path, monkeypatch, generated):
+    """Above inputs.COMPACT_SCRATCH_ABOVE_ROWS (lowered here to 0) the partitions and what each yields are
+    written with ZSTD: the files the categorisation reads are ZSTD, and every data output is as before."""
+    import pyarrow.parquet as pq
+
+    from mediclear_cli import inputs, reconcile
+
+    assert "zstd" not in inputs.Partitions.plan(4, tmp_path, rows=10_000).parquet
+    seen: list[str] = []
+    categorise = reconcile._categorise_partitions
+
+    def spy(con, options, parts):
+        files = parts.files("claims") + parts.files("ledger")
+        seen.extend(pq.read_metadata(f).row_group(0).column(0).compression for f in files)
+        return categorise(con, options, parts)
+
+    whole = _clear(monkeypatch, 1, tmp_path / "whole", generated)
+    monkeypatch.setattr(inputs, "COMPACT_SCRATCH_ABOVE_ROWS", 0)
+    monkeypatch.setattr(reconcile, "_categorise_partitions", spy)
+    parted = _clear(monkeypatch, 5, tmp_path / "p5", generated)
+    assert seen and set(seen) == {"ZSTD"}
+    assert sorted(whole) == sorted(parted)
+    for name in whole:
+        assert whole[name] == parted[name], name
+
+
 @pytest.mark.parametrize("cap", [16, 2])
 def test_three_workspace_months_carry_alike_in_one_and_many_partitions(tmp_path, monkeypatch, cap):
     from mediclear_cli import inputs
