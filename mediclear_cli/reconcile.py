@@ -197,11 +197,12 @@ def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: l
                 ledger: list[str]) -> Partitions | None:
     """The partitioned plan for this month (None: one partition, the month as a whole)."""
     scratch = engine.scratch_if_any(con)
+    rows = footer_rows(("claims", claims), ("ledger", ledger))
     if options.engine == "spark":
         if scratch is None:
             raise UsageError("--engine spark needs a run's scratch folder (engine.session)")
-        return Partitions.plan(1, scratch / "partitions")  # files for Spark to read; it partitions them itself
-    rows = footer_rows(("claims", claims), ("ledger", ledger))
+        # files for Spark to read (it partitions them itself), compressed as DuckDB's own for a large month
+        return Partitions.plan(1, scratch / "partitions", rows=rows)
     count = options.partitions or engine.partitions_for(con, rows)
     if count <= 1 or scratch is None:
         return None

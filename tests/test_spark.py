@@ -81,6 +81,29 @@ def test_a_generated_month_of_100k_rows_on_spark_is_the_month(tmp_path, large, e
 
 
 @pytest.mark.slow
+def test_a_large_month_hands_spark_zstd_files_and_changes_nothing(tmp_path, monkeypatch):
+    """Above inputs.COMPACT_SCRATCH_ABOVE_ROWS (lowered here to 0) the files the loader writes for Spark are
+    ZSTD, as a partitioned DuckDB month's are, and every data output is still the DuckDB engine's."""
+    import pyarrow.parquet as pq
+
+    from mediclear_cli import inputs, spark_engine
+
+    seen: list[str] = []
+    categorise = spark_engine.categorise
+
+    def spy(con, spark, options, files, carried, folder):
+        seen.extend(pq.read_metadata(f).row_group(0).column(0).compression for side in files.values() for f in side)
+        return categorise(con, spark, options, files, carried, folder)
+
+    monkeypatch.setattr(inputs, "COMPACT_SCRATCH_ABOVE_ROWS", 0)
+    monkeypatch.setattr(spark_engine, "categorise", spy)
+    duck, duck_manifest, spark, spark_manifest = _both(tmp_path, "clear", SAMPLE)
+    assert seen and set(seen) == {"ZSTD"}
+    _same(duck, spark)
+    _same(duck_manifest, spark_manifest)
+
+
+@pytest.mark.slow
 def test_odd_extras_a_tolerance_and_every_category_on_spark(tmp_path):
     """A small month with what Spark types and names differently from DuckDB: nested extras (a struct, a list),
     a mixed-case extra, extras named like derived columns (diff_text, Category), a timestamp
