@@ -219,7 +219,7 @@ def _engine(name: str, master: str) -> tuple[str, Any]:
     from mediclear_cli import spark_engine
 
     if master and not spark_engine.check_master(master):
-        raise UsageError(f"--spark-master {master!r}: expected local[N], yarn, spark://HOST:PORT or k8s://URL")
+        raise UsageError(f"--spark-master {master!r}: {spark_engine.MASTER_FORMS}")
     options = spark_engine.SparkOptions(master, dict(_state["spark_conf"]))
     spark_engine.check_options(options)
     return name, options

@@ -40,6 +40,7 @@ INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or later): pip install
 # The masters Spark 4 accepts (spark-submit refuses others with a Java stack trace): checked first, so a typo is
 # one line naming it.
 MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|yarn|(spark|k8s)://\S+")
+MASTER_FORMS = "expected local[N], yarn, spark://HOST:PORT or k8s://URL"
 
 
 def check_master(master: str) -> bool:
@@ -70,7 +71,7 @@ def check_options(options: SparkOptions) -> None:
     check_available()
     master = options.conf.get("spark.master")
     if not options.master and master is not None and not check_master(master):
-        raise ConfigError(f"spark.master {master!r}: expected local[N], yarn, spark://HOST:PORT or k8s://URL")
+        raise ConfigError(f"spark.master {master!r}: {MASTER_FORMS}")
 
 
 def session(options: SparkOptions) -> Any:
