@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import duckdb
 
@@ -200,20 +200,50 @@ def _pair_columns(options: DiffOptions, left_cols: list[str], right_cols: list[s
     return right_name, only_left, only_right, case_only
 
 
-def _common_key_type(con: duckdb.DuckDBPyConnection, lt: str, rt: str, lcol: str, rcol: str) -> str:
+Fetch = Callable[[str], list[tuple[Any, ...]]]  # runs a query, returns its rows (DuckDB's or Spark's)
+
+
+def duckdb_fetch(con: duckdb.DuckDBPyConnection) -> Fetch:
+    return lambda sql: con.execute(sql).fetchall()
+
+
+class Probe:
+    """What the plan asks of the data, over tables `left` and `right` (of DuckDB; with the SPARK dialect, of
+    Spark over every row: diff_spark): whether a column's values read as another type."""
+
+    def __init__(self, fetch: Fetch, dialect: Dialect | None = None) -> None:
+        self.fetch, self.d = fetch, dialect or DUCKDB
+
+    def unreadable(self, table: str, col: str, target: str) -> int:
+        """How many non-null values of `col` do not read as `target` once trimmed."""
+        q = quote_ident(col)
+        return int(self.fetch(f"SELECT count(*) FROM {quote_ident(table)} WHERE {q} IS NOT NULL "  # noqa: S608 - quoted
+                              f"AND {self.d.try_cast(self.d.trim(q), target)} IS NULL")[0][0])
+
+    def numbers(self, table: str, col: str) -> tuple[int, int]:
+        """(values that do not read as a number, values) of a text column."""
+        q = quote_ident(col)
+        bad, filled = self.fetch(
+            f"SELECT count(*) FILTER (WHERE {q} IS NOT NULL AND {self.d.try_cast(q, 'DOUBLE')} IS NULL), "  # noqa: S608
+            f"count({q}) FROM {quote_ident(table)}")[0]
+        return int(bad), int(filled)
+
+
+def _kind(t: str) -> str:
+    if t.startswith(INTEGER_PREFIXES):
+        return "integer"
+    if t.startswith(NUMERIC_PREFIXES):
+        return "number"
+    if t.startswith(TEMPORAL_PREFIXES) and "TIME ZONE" not in t:
+        return "time"
+    return "text" if t == "VARCHAR" else "other"
+
+
+def _common_key_type(probe: Probe, lt: str, rt: str, lcol: str, rcol: str) -> str:
     """The type two differently typed key columns are compared in (docs/decisions.md): numbers as exact
     numbers (integers as HUGEINT, else DECIMAL(38,10)), dates and timestamps as TIMESTAMP, text against a
     number or a date as that type when every text value reads as one, else text."""
-    def kind(t: str) -> str:
-        if t.startswith(INTEGER_PREFIXES):
-            return "integer"
-        if t.startswith(NUMERIC_PREFIXES):
-            return "number"
-        if t.startswith(TEMPORAL_PREFIXES) and "TIME ZONE" not in t:
-            return "time"
-        return "text" if t == "VARCHAR" else "other"
-
-    kinds = {kind(lt), kind(rt)}
+    kinds = {_kind(lt), _kind(rt)}
     if kinds <= {"integer"}:
         return "HUGEINT"
     if kinds <= {"integer", "number"}:
@@ -223,43 +253,36 @@ def _common_key_type(con: duckdb.DuckDBPyConnection, lt: str, rt: str, lcol: str
     if "text" in kinds and len(kinds) == 2:
         other = (kinds - {"text"}).pop()
         target = {"integer": "HUGEINT", "number": "DECIMAL(38,10)", "time": "TIMESTAMP"}.get(other)
-        text_table, text_col = ("left", lcol) if kind(lt) == "text" else ("right", rcol)
-        if target is not None:
-            q = quote_ident(text_col)
-            bad = con.execute(f"SELECT count(*) FROM {quote_ident(text_table)} WHERE {q} IS NOT NULL "  # noqa: S608 - quoted
-                              f"AND TRY_CAST(trim({q}) AS {target}) IS NULL").fetchall()[0][0]
-            if not bad:
-                return target
+        text_table, text_col = ("left", lcol) if _kind(lt) == "text" else ("right", rcol)
+        if target is not None and not probe.unreadable(text_table, text_col, target):
+            return target
     return "VARCHAR"
 
 
-def _align_keys(con: duckdb.DuckDBPyConnection, options: DiffOptions, right_name: dict[str, str]) -> None:
-    """Key columns of both sides rewritten in one comparable type (and trimmed with --ignore-spaces), so a
-    CSV's text key meets a Parquet integer or DATE key by value instead of failing to join."""
-    ltypes, rtypes = _types(con, "left"), _types(con, "right")
-    target = {k: _common_key_type(con, ltypes[k], rtypes[right_name[k]], k, right_name[k]) for k in options.keys}
-    for table, types, names in (("left", ltypes, {k: k for k in options.keys}),
-                                ("right", rtypes, {k: right_name[k] for k in options.keys})):
-        replaced = []
-        for k in options.keys:
-            col = names[k]
-            common = target[k]
-            q = quote_ident(col)
-            expr = q
-            if types[col] == "VARCHAR" and options.ignore_spaces:
-                expr = f"trim({q}, {quote_literal(BLANKS)})"
-            if common != types[col]:
-                source = f"trim({expr})" if types[col] == "VARCHAR" and common != "VARCHAR" else expr
-                expr = f"CAST({source} AS {common})"
-            if expr != q:
-                replaced.append(f"{expr} AS {q}")
-        if replaced:
-            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * REPLACE ({', '.join(replaced)}) "  # noqa: S608 - quoted
-                        f"FROM {quote_ident(table)}")
+@dataclass
+class Plan:
+    """What a diff compares and how, decided once from the two sides' columns, types and (where text must
+    read as numbers or times) values: DuckDB and Spark (diff_spark) then compare by the same plan."""
+
+    right_name: dict[str, str]  # left column -> the right column it is compared with
+    only_left: list[str]
+    only_right: list[str]
+    case_only: list[list[str]]
+    compared: list[str]
+    ltypes: dict[str, str]  # DuckDB's names of the types, keys as aligned (key_types)
+    rtypes: dict[str, str]
+    key_types: dict[str, str]  # key -> the type both sides' key is compared in
+    kinds: dict[str, bool]  # compared as numbers
+    times: dict[str, str | None]
+    cast_to: dict[str, str]
+    floaty: dict[str, bool]
+    exact_fit: dict[str, bool]
 
 
-def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[str], right_cols: list[str]) -> DiffResult:
-    """Compare tables `left` and `right`; creates `diff_keys`, `diff_pairs`; returns the summary and output SQL."""
+def make_plan(options: DiffOptions, left_cols: list[str], right_cols: list[str], ltypes: dict[str, str],
+              rtypes: dict[str, str], csv_side: dict[str, bool], probe: Probe) -> Plan:
+    """The plan for columns of these types (DuckDB's names), asking `probe` what the types alone cannot say;
+    a key, column or tolerance that names no column of both sides is a usage error (exit 2)."""
     right_name, only_left, only_right, case_only = _pair_columns(options, left_cols, right_cols)
     missing_keys = [k for k in options.keys if k not in right_name]
     if missing_keys:
@@ -273,9 +296,9 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
         stray = [c for c in names if c not in compared]
         if stray:
             raise UsageError(f"{flag} {stray[0]}=…: not a compared column")
-    _align_keys(con, options, right_name)
-    ltypes, rtypes = _types(con, "left"), _types(con, "right")
-    csv_side = {"left": _is_csv(con, "left"), "right": _is_csv(con, "right")}
+    key_types = {k: _common_key_type(probe, ltypes[k], rtypes[right_name[k]], k, right_name[k]) for k in options.keys}
+    ltypes = ltypes | key_types
+    rtypes = rtypes | {right_name[k]: t for k, t in key_types.items()}
 
     def numeric(col: str) -> bool:
         """Both sides hold numbers; CSV text (read as text) counts when every value parses as a number.
@@ -286,10 +309,7 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
                 continue
             if not (csv_side[table] and typ == "VARCHAR"):
                 return False
-            q = quote_ident(name)
-            bad, filled = con.execute(
-                f"SELECT count(*) FILTER ({q} IS NOT NULL AND TRY_CAST({q} AS DOUBLE) IS NULL), "  # noqa: S608
-                f"count({q}) FROM {quote_ident(table)}").fetchall()[0]
+            bad, filled = probe.numbers(table, name)
             if bad or not filled:
                 return False
         return True
@@ -311,7 +331,7 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
     for c in compared:
         lt, rt = ltypes[c], rtypes[right_name[c]]
         if not kinds[c] and times[c] is None and lt != rt:
-            common_type = _common_key_type(con, lt, rt, c, right_name[c])
+            common_type = _common_key_type(probe, lt, rt, c, right_name[c])
             if common_type != "VARCHAR":
                 cast_to[c] = common_type
     floaty = {c: ltypes[c].startswith(FLOAT_PREFIXES) or rtypes[right_name[c]].startswith(FLOAT_PREFIXES)
@@ -327,6 +347,151 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
         return m is not None and int(m.group(2)) <= 10 and int(m.group(1)) - int(m.group(2)) <= 28
 
     exact_fit = {c: kinds[c] and fits(ltypes[c]) and fits(rtypes[right_name[c]]) for c in compared}
+    return Plan(right_name, only_left, only_right, case_only, compared, ltypes, rtypes, key_types, kinds, times,
+                cast_to, floaty, exact_fit)
+
+
+def _align_keys(con: duckdb.DuckDBPyConnection, options: DiffOptions, plan: Plan) -> None:
+    """Key columns of both sides rewritten in one comparable type (and trimmed with --ignore-spaces), so a
+    CSV's text key meets a Parquet integer or DATE key by value instead of failing to join."""
+    for table, names in (("left", {k: k for k in options.keys}), ("right", {k: plan.right_name[k] for k in options.keys})):
+        types = _types(con, table)
+        exprs = {names[k]: key_sql(DUCKDB, quote_ident(names[k]), types[names[k]], plan.key_types[k], options)
+                 for k in options.keys}
+        replaced = [f"{expr} AS {quote_ident(col)}" for col, expr in exprs.items() if expr != quote_ident(col)]
+        if replaced:
+            con.execute(f"CREATE OR REPLACE TABLE {quote_ident(table)} AS SELECT * REPLACE ({', '.join(replaced)}) "  # noqa: S608 - quoted
+                        f"FROM {quote_ident(table)}")
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The few places where the comparison's SQL differs between DuckDB and Spark SQL (diff_spark): type
+    names, trimming given characters, a finite double, a naive time read in a zone, and reading trimmed text as
+    an integer (Spark has no HUGEINT, and its cast of '1.5' to DECIMAL(38,0) rounds where DuckDB's to HUGEINT
+    refuses)."""
+
+    name: str
+
+    def literal(self, text: str) -> str:
+        """Text as a string literal (Spark reads a backslash as an escape, and 'a''b' as two literals)."""
+        if self.name == "duckdb":
+            return quote_literal(text)
+        return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+    def type(self, t: str) -> str:
+        if self.name == "duckdb":
+            return t
+        return {"VARCHAR": "STRING", "HUGEINT": "DECIMAL(38,0)", "TIMESTAMPTZ": "TIMESTAMP_LTZ",
+                "TIMESTAMP": "TIMESTAMP_NTZ"}.get(t, t)
+
+    def trim(self, expr: str, chars: str | None = None) -> str:
+        if chars is None:
+            return f"trim({expr})"
+        return f"trim({expr}, {quote_literal(chars)})" if self.name == "duckdb" else \
+            f"trim(BOTH {self.literal(chars)} FROM {expr})"
+
+    def try_cast(self, expr: str, t: str) -> str:
+        if self.name == "spark" and t == "HUGEINT":
+            return f"CASE WHEN {expr} RLIKE '^[+-]?[0-9]+$' THEN try_cast({expr} AS DECIMAL(38,0)) END"
+        return f"TRY_CAST({expr} AS {self.type(t)})"
+
+    def isfinite(self, expr: str) -> str:
+        return f"isfinite({expr})" if self.name == "duckdb" else f"(NOT isnan({expr}) AND abs({expr}) < double('inf'))"
+
+    def in_zone(self, zone: str, expr: str) -> str:
+        """A naive timestamp read as wall-clock time in `zone`: the instant (DuckDB's TIMESTAMPTZ)."""
+        if self.name == "duckdb":
+            return f"timezone({quote_literal(zone)}, {expr})"
+        return f"CAST(to_utc_timestamp({expr}, {self.literal(zone)}) AS TIMESTAMP_LTZ)"
+
+
+DUCKDB, SPARK = Dialect("duckdb"), Dialect("spark")
+
+
+def key_sql(dialect: Dialect, q: str, typ: str, common: str, options: DiffOptions) -> str:
+    """A key column `q` of type `typ` as compared: in `common`, trimmed with --ignore-spaces."""
+    expr = q
+    if typ == "VARCHAR" and options.ignore_spaces:
+        expr = dialect.trim(q, BLANKS)
+    if common != typ:
+        source = dialect.trim(expr) if typ == "VARCHAR" and common != "VARCHAR" else expr
+        expr = f"CAST({source} AS {dialect.type(common)})"
+    return expr
+
+
+class Compare:
+    """A compared column's value on either side (`l.`/`r.`), and whether the two differ, as SQL in a dialect."""
+
+    def __init__(self, plan: Plan, options: DiffOptions, dialect: Dialect = DUCKDB) -> None:
+        self.plan, self.options, self.d = plan, options, dialect
+
+    def raw(self, alias: str, col: str) -> str:
+        return f"{alias}.{quote_ident(col if alias == 'l' else self.plan.right_name[col])}"
+
+    def value(self, alias: str, col: str) -> str:
+        plan, d, q = self.plan, self.d, self.raw(alias, col)
+        if plan.kinds[col]:
+            return d.try_cast(q, "DECIMAL(38,10)")
+        if col in plan.cast_to:
+            return d.try_cast(d.trim(f"CAST({q} AS {d.type('VARCHAR')})"), plan.cast_to[col])
+        if plan.times[col] == "naive":
+            return f"CAST({q} AS {d.type('TIMESTAMP')})"
+        if plan.times[col] == "zoned":
+            return f"CAST({q} AS {d.type('TIMESTAMPTZ')})"
+        if plan.times[col] == "mixed" and self.options.assume_tz:
+            typ = plan.ltypes[col] if alias == "l" else plan.rtypes[plan.right_name[col]]
+            return (f"CAST({q} AS {d.type('TIMESTAMPTZ')})" if "TIME ZONE" in typ
+                    else d.in_zone(self.options.assume_tz, f"CAST({q} AS {d.type('TIMESTAMP')})"))
+        text = f"CAST({q} AS {d.type('VARCHAR')})"
+        if self.options.ignore_spaces:
+            text = d.trim(text, BLANKS)
+        if self.options.ignore_case:
+            text = f"lower({text})"
+        return text
+
+    def differs(self, col: str) -> str:
+        """True when the two values differ, false or NULL when they do not."""
+        plan, d, options = self.plan, self.d, self.options
+        lv, rv = self.value("l", col), self.value("r", col)
+        if not plan.kinds[col]:
+            return f"({lv} IS DISTINCT FROM {rv})"
+        tol = options.column_tolerance.get(col, options.tolerance)
+        rel = options.column_relative.get(col, options.relative)
+        allowed = f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)) + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
+        lr, rr = self.raw("l", col), self.raw("r", col)
+        if plan.exact_fit[col]:  # every value fits DECIMAL(38,10) (money as DECIMAL(18,2), integers): the short test
+            rel_part = "" if rel == 0 else f" + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
+            return (f"(({lv} IS NULL) <> ({rv} IS NULL) OR abs({lv} - {rv}) > "
+                    f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)){rel_part})")
+        # Beyond DECIMAL(38,10) (±inf, NaN, |x| >= 1e28, a 30-digit decimal) a number is compared by another
+        # exact path — as a double when a side holds floats, else as its text — never as NULL.
+        if plan.floaty[col]:
+            ld, rd = f"CAST({lr} AS DOUBLE)", f"CAST({rr} AS DOUBLE)"
+            # infinities only equal themselves (inf - inf is NaN, and 0 * inf is NaN too)
+            wide = (f"NOT ({ld} = {rd} OR ({d.isfinite(ld)} AND {d.isfinite(rd)} AND "
+                    f"abs({ld} - {rd}) <= {float(tol)} + {float(rel)} * abs({rd})))")
+        else:
+            wide = f"(CAST({lr} AS {d.type('VARCHAR')}) <> CAST({rr} AS {d.type('VARCHAR')}))"
+        return (f"(CASE WHEN {lr} IS NULL AND {rr} IS NULL THEN false WHEN {lr} IS NULL OR {rr} IS NULL THEN true "
+                f"WHEN {lv} IS NOT NULL AND {rv} IS NOT NULL THEN abs({lv} - {rv}) > {allowed} ELSE {wide} END)")
+
+
+def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[str], right_cols: list[str],
+         plan: Plan | None = None, equal_elsewhere: int = 0, totals: dict[str, Any] | None = None) -> DiffResult:
+    """Compare tables `left` and `right`; creates `diff_keys`, `diff_pairs`; returns the summary and output SQL.
+    With `plan` (made over every row elsewhere: diff_spark), the tables hold only the rows that are not an
+    equal pair; `equal_elsewhere` such pairs and each side's `totals` were counted there."""
+    if plan is None:
+        csv_side = {"left": _is_csv(con, "left"), "right": _is_csv(con, "right")}
+        plan = make_plan(options, left_cols, right_cols, _types(con, "left"), _types(con, "right"), csv_side,
+                         Probe(duckdb_fetch(con)))
+    _align_keys(con, options, plan)
+    right_name, only_left, only_right, case_only = plan.right_name, plan.only_left, plan.only_right, plan.case_only
+    compared, kinds, times, cast_to = plan.compared, plan.kinds, plan.times, plan.cast_to
+    ltypes, rtypes = plan.ltypes, plan.rtypes
+    compare = Compare(plan, options)
+    value, differs = compare.value, compare.differs
     key_l = ", ".join(f"l.{quote_ident(k)}" for k in options.keys)
     join = " AND ".join(f"l.{quote_ident(k)} IS NOT DISTINCT FROM r.{quote_ident(right_name[k])}" for k in options.keys)
     lkeys = ", ".join(quote_ident(k) for k in options.keys)
@@ -338,54 +503,6 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
         "coalesce(lc.n, 0) AS left_count, coalesce(rc.n, 0) AS right_count FROM lc FULL OUTER JOIN rc ON "
         + " AND ".join(f"lc.{quote_ident(k)} IS NOT DISTINCT FROM rc.{quote_ident(k)}" for k in options.keys)
     )
-
-    def raw(alias: str, col: str) -> str:
-        return f"{alias}.{quote_ident(col if alias == 'l' else right_name[col])}"
-
-    def value(alias: str, col: str) -> str:
-        q = raw(alias, col)
-        if kinds[col]:
-            return f"TRY_CAST({q} AS DECIMAL(38,10))"
-        if col in cast_to:
-            return f"TRY_CAST(trim(CAST({q} AS VARCHAR)) AS {cast_to[col]})"
-        if times[col] == "naive":
-            return f"CAST({q} AS TIMESTAMP)"
-        if times[col] == "zoned":
-            return f"CAST({q} AS TIMESTAMPTZ)"
-        if times[col] == "mixed" and options.assume_tz:
-            typ = ltypes[col] if alias == "l" else rtypes[right_name[col]]
-            return (f"CAST({q} AS TIMESTAMPTZ)" if "TIME ZONE" in typ
-                    else f"timezone({quote_literal(options.assume_tz)}, CAST({q} AS TIMESTAMP))")
-        text = f"CAST({q} AS VARCHAR)"
-        if options.ignore_spaces:
-            text = f"trim({text}, {quote_literal(BLANKS)})"
-        if options.ignore_case:
-            text = f"lower({text})"
-        return text
-
-    def differs(col: str) -> str:
-        lv, rv = value("l", col), value("r", col)
-        if not kinds[col]:
-            return f"({lv} IS DISTINCT FROM {rv})"
-        tol = options.column_tolerance.get(col, options.tolerance)
-        rel = options.column_relative.get(col, options.relative)
-        allowed = f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)) + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
-        lr, rr = raw("l", col), raw("r", col)
-        if exact_fit[col]:  # every value fits DECIMAL(38,10) (money as DECIMAL(18,2), integers): the short test
-            rel_part = "" if rel == 0 else f" + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
-            return (f"(({lv} IS NULL) <> ({rv} IS NULL) OR abs({lv} - {rv}) > "
-                    f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)){rel_part})")
-        # Beyond DECIMAL(38,10) (±inf, NaN, |x| >= 1e28, a 30-digit decimal) a number is compared by another
-        # exact path — as a double when a side holds floats, else as its text — never as NULL.
-        if floaty[col]:
-            ld, rd = f"CAST({lr} AS DOUBLE)", f"CAST({rr} AS DOUBLE)"
-            # infinities only equal themselves (inf - inf is NaN, and 0 * inf is NaN too)
-            wide = (f"NOT ({ld} = {rd} OR (isfinite({ld}) AND isfinite({rd}) AND "
-                    f"abs({ld} - {rd}) <= {float(tol)} + {float(rel)} * abs({rd})))")
-        else:
-            wide = f"(CAST({lr} AS VARCHAR) <> CAST({rr} AS VARCHAR))"
-        return (f"(CASE WHEN {lr} IS NULL AND {rr} IS NULL THEN false WHEN {lr} IS NULL OR {rr} IS NULL THEN true "
-                f"WHEN {lv} IS NOT NULL AND {rv} IS NOT NULL THEN abs({lv} - {rv}) > {allowed} ELSE {wide} END)")
 
     diffs = [f"CASE WHEN {differs(col)} THEN {quote_literal(col)} END" for col in compared]
     changed = f"list_filter([{', '.join(diffs)}], lambda x: x IS NOT NULL)" if diffs else "[]::VARCHAR[]"
@@ -473,25 +590,9 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
                                 "max_abs_difference": plain(found[2] or Decimal(0)),
                                 "tolerance": plain(options.column_tolerance.get(col, options.tolerance)),
                                 "relative_tolerance": plain(options.column_relative.get(col, options.relative))}
-    totals = {}
-    for side, table, named in (("left", "left", {c: c for c in compared}),
-                               ("right", "right", {c: right_name[c] for c in compared})):
-        numbers = [c for c in compared if kinds[c]]
-        sums = [f"sum(TRY_CAST({quote_ident(named[c])} AS DECIMAL(38,10))), "
-                + ("0" if exact_fit[c] else
-                   f"count({quote_ident(named[c])}) - count(TRY_CAST({quote_ident(named[c])} AS DECIMAL(38,10)))")
-                for c in numbers]
-        row = con.execute(f"SELECT count(*){''.join(', ' + s for s in sums)} FROM {quote_ident(table)}").fetchall()[0]  # noqa: S608
-        entry: dict[str, Any] = {"rows": int(row[0]), "sums": {}}
-        inexact = []
-        for n, c in enumerate(numbers):
-            entry["sums"][c] = plain(row[1 + 2 * n])
-            if row[2 + 2 * n]:
-                inexact.append(c)
-        if inexact:
-            entry["not_summed_exactly"] = inexact  # values beyond DECIMAL(38,10) are left out of these sums
-        totals[side] = entry
+    totals = totals if totals is not None else side_totals(duckdb_fetch(con), plan)
     equal_pairs = con.execute("SELECT count(*) FROM diff_pairs WHERE len(changed_columns) = 0").fetchall()[0][0]
+    equal_pairs += equal_elsewhere
     schema_differs = bool(only_left or only_right or case_only)
     summary = {
         "keys": options.keys, "mapping": options.mapping, "compared_columns": compared,
@@ -504,6 +605,31 @@ def diff(con: duckdb.DuckDBPyConnection, options: DiffOptions, left_cols: list[s
             options.ignore_extra_columns or not schema_differs),
     }
     return DiffResult(summary, rows_sql, cells_sql, left_only_sql, right_only_sql)
+
+
+def side_totals(fetch: Fetch, plan: Plan, dialect: Dialect | None = None) -> dict[str, Any]:
+    """Each side's rows and the sum of each number column compared, over tables `left` and `right` (of DuckDB,
+    or with the SPARK dialect of Spark); a column with values beyond DECIMAL(38,10) is named under
+    not_summed_exactly (those values are left out of its sum)."""
+    d = dialect or DUCKDB
+    totals = {}
+    numbers = [c for c in plan.compared if plan.kinds[c]]
+    for side, named in (("left", {c: c for c in numbers}), ("right", {c: plan.right_name[c] for c in numbers})):
+        sums = [f"sum({d.try_cast(quote_ident(named[c]), 'DECIMAL(38,10)')}), "
+                + ("0" if plan.exact_fit[c] else
+                   f"count({quote_ident(named[c])}) - count({d.try_cast(quote_ident(named[c]), 'DECIMAL(38,10)')})")
+                for c in numbers]
+        row = fetch(f"SELECT count(*){''.join(', ' + s for s in sums)} FROM {quote_ident(side)}")[0]  # noqa: S608
+        entry: dict[str, Any] = {"rows": int(row[0]), "sums": {}}
+        inexact = []
+        for n, c in enumerate(numbers):
+            entry["sums"][c] = plain(row[1 + 2 * n])
+            if row[2 + 2 * n]:
+                inexact.append(c)
+        if inexact:
+            entry["not_summed_exactly"] = inexact  # values beyond DECIMAL(38,10) are left out of these sums
+        totals[side] = entry
+    return totals
 
 
 def samples(con: duckdb.DuckDBPyConnection, cells_sql: str, compared: list[str]) -> dict[str, list[dict[str, Any]]]:
