@@ -589,6 +589,10 @@ def diff(
     as_json: JsonOpt = False,
     memory_limit: MemoryOpt = "",
     temp_dir: TempOpt = "",
+    engine: Annotated[str, typer.Option("--engine", metavar="duckdb|spark", help=(
+        "What reads both sides and finds the equal pairs: duckdb (one machine) or spark (Apache Spark: inputs "
+        "may then be hdfs:// or s3a:// Parquet). The results are the same."))] = "duckdb",
+    spark_master: SparkMasterOpt = "",
 ) -> None:
     """Compare any two tables on a key: rows only on one side, changed cells, duplicate keys (exit 1 if any).
 
@@ -600,12 +604,13 @@ def diff(
 
     if len(left) != 2:
         raise UsageError("diff takes two inputs: LEFT RIGHT")
+    engine, spark = _engine(engine, spark_master)
     overall, per_column, relative, per_column_rel = DiffOptions.parse_tolerances(tolerance or [])
     options = DiffOptions(key, DiffOptions.parse_mapping(mapping or []),
                           [c.strip() for c in columns.split(",")] if columns else None,
                           overall, per_column, ignore_case, ignore_spaces, encoding, relative, per_column_rel,
                           ignore_extra_columns, match_case_insensitive, assume_tz)
-    summary, code = run_diff([left[0]], [left[1]], options, out, memory_limit, temp_dir)
+    summary, code = run_diff([left[0]], [left[1]], options, out, memory_limit, temp_dir, engine, spark)
     rows = summary["rows"]
     console.note(", ".join(f"{k} {v}" for k, v in rows.items()) + ("; identical" if summary["identical"] else ""))
     _finish(summary, code, as_json)

@@ -20,8 +20,11 @@ from mediclear_cli.writers import write_json, write_parquet, write_parquet_query
 
 
 def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
-             memory_limit: str = "", temp_directory: str = "") -> tuple[dict[str, Any], ExitCode]:
-    """`mediclear diff`: compare two tables; with `out`, write rows, cells, summary, reports, manifest."""
+             memory_limit: str = "", temp_directory: str = "", engine_name: str = "duckdb",
+             spark: Any = None) -> tuple[dict[str, Any], ExitCode]:
+    """`mediclear diff`: compare two tables; with `out`, write rows, cells, summary, reports, manifest.
+    `engine_name` spark: Spark reads both sides and takes out the equal pairs (diff_spark; its master and
+    settings in `spark`, a spark_engine.SparkOptions), DuckDB explains what is left."""
     from mediclear_cli.diff import diff, load_table, samples
     from mediclear_cli.diff_reports import html_report, xlsx_report
 
@@ -33,9 +36,19 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
             con.execute("SET TimeZone = 'UTC'")
         except duckdb.Error:  # without the ICU extension DuckDB has no zones to differ by
             pass
-        left_cols = load_table(con, "left", left, options.encoding, scratch)
-        right_cols = load_table(con, "right", right, options.encoding, scratch)
-        result = diff(con, options, left_cols, right_cols)
+        if engine_name == "spark":
+            from mediclear_cli import diff_spark, spark_engine
+
+            session = spark_engine.session(spark or spark_engine.SparkOptions())
+            try:
+                pruned = diff_spark.prune(con, session, options, left, right, scratch)
+            except BaseException as exc:  # Ctrl-C or a failure: Spark's jobs stop too
+                raise spark_engine.stop_jobs(session, exc) from None
+            result = diff(con, options, pruned.left_cols, pruned.right_cols, pruned.plan, pruned.equal, pruned.totals)
+        else:
+            left_cols = load_table(con, "left", left, options.encoding, scratch)
+            right_cols = load_table(con, "right", right, options.encoding, scratch)
+            result = diff(con, options, left_cols, right_cols)
         summary = result.summary | {"left": ", ".join(left), "right": ", ".join(right), "tool_version": __version__}
         code = ExitCode.OK if summary["identical"] else ExitCode.HELD
         summary["exit_code"] = int(code)

@@ -1,0 +1,205 @@
+"""`mediclear diff --engine spark` (issue 17): Spark finds the equal pairs; DuckDB explains the rest.
+
+A diff of two large tables is mostly equal pairs — a key once on each side, every compared column equal — and
+that is the part that grows with the tables. Spark reads both sides where they are (local, hdfs://, s3a://;
+text and Excel inputs are staged as Parquet on this machine first, as for DuckDB), makes the diff's plan over
+every row (diff.make_plan, asking Spark what the types alone cannot say), counts the rows and sums the numbers
+of each side, and finds the equal pairs by the very comparison DuckDB makes (diff.Compare, in Spark's
+dialect). What is left — every row of a key that is not an equal pair — is written as Parquet in the run's
+scratch folder and read into DuckDB's tables `left` and `right`, where diff.diff explains it by the same plan:
+duplicates, one-sided rows, changed cells, and every output, unchanged. So the outputs are DuckDB's, written
+by the same code; what Spark decides is only which pairs are equal, and how many.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import duckdb
+
+from mediclear_cli.diff import (
+    FILE,
+    RESERVED,
+    ROW,
+    SPARK,
+    Compare,
+    DiffOptions,
+    Plan,
+    Probe,
+    key_sql,
+    make_plan,
+    side_totals,
+)
+from mediclear_cli.engine import quote_ident, quote_literal
+from mediclear_cli.errors import InputDataError, InputNotFound, UsageError
+from mediclear_cli.inputs import resolve_paths
+from mediclear_cli.sources import ReadOptions, stage
+
+# What the comparison's SQL needs of Spark for the time it runs (put back after): identifiers in double
+# quotes, as DuckDB writes them; and decimal arithmetic that keeps its scale (Spark's default rounds
+# DECIMAL(38,10) - DECIMAL(38,10) to 9 places, and would call a difference of 1e-10 none); and zoned
+# timestamps written as Parquet's instants (INT96, Spark's default, reads back into DuckDB as a naive time).
+SESSION = {"spark.sql.ansi.doubleQuotedIdentifiers": "true", "spark.sql.decimalOperations.allowPrecisionLoss": "false",
+           "spark.sql.parquet.outputTimestampType": "TIMESTAMP_MICROS"}
+KEY = f"{RESERVED}k"  # the aligned keys on Spark: __mc_k0, __mc_k1, ...
+
+
+@dataclass
+class Pruned:
+    """What Spark found: the plan, each side's columns, the equal pairs it took out, each side's totals."""
+
+    plan: Plan
+    left_cols: list[str]
+    right_cols: list[str]
+    equal: int
+    totals: dict[str, Any]
+
+
+def is_remote(path: str) -> bool:
+    """A path Spark reads and this machine may not (hdfs://, s3a://, ...); file:// is a local path."""
+    scheme = urlparse(path).scheme
+    return len(scheme) > 1 and scheme != "file"
+
+
+def spark_type(data_type: Any) -> str:
+    """A Spark column type under DuckDB's name for it (what diff's plan reasons with)."""
+    from pyspark.sql import types as T
+
+    simple = {T.StringType: "VARCHAR", T.CharType: "VARCHAR", T.VarcharType: "VARCHAR", T.ByteType: "TINYINT",
+              T.ShortType: "SMALLINT", T.IntegerType: "INTEGER", T.LongType: "BIGINT", T.DoubleType: "DOUBLE",
+              T.FloatType: "FLOAT", T.BooleanType: "BOOLEAN", T.DateType: "DATE", T.BinaryType: "BLOB",
+              T.TimestampType: "TIMESTAMP WITH TIME ZONE", T.TimestampNTZType: "TIMESTAMP"}
+    if isinstance(data_type, T.DecimalType):
+        return f"DECIMAL({data_type.precision},{data_type.scale})"
+    for kind, name in simple.items():
+        if isinstance(data_type, kind):
+            return name
+    return str(data_type.simpleString()).upper()
+
+
+@contextmanager
+def _settings(spark: Any) -> Iterator[None]:
+    before = {key: spark.conf.get(key, None) for key in SESSION}
+    for key, value in SESSION.items():
+        spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        for key, value in before.items():
+            if value is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, value)
+
+
+def _read_side(spark: Any, side: str, paths: list[str], encoding: str | None, scratch: Path) -> tuple[Any, str]:
+    """One side as a Spark DataFrame with the diff's __mc_file (the file as the user named it) and __mc_row
+    (1-based in its file); and the first file's name (a CSV side compares number-like text as numbers)."""
+    local = [p for p in paths if not is_remote(p)]
+    remote = [p for p in paths if is_remote(p)]
+    # each side staged in a folder of its own: Spark reads the files when it runs, after both are staged
+    staging = scratch / f"staged-{side}"
+    staging.mkdir(exist_ok=True)
+    local = [unquote(urlparse(p).path) if p.startswith("file:") else p for p in local]
+    tables = stage(resolve_paths(local, side), staging, ReadOptions(encoding=encoding or "auto").checked()) if local else []
+    origin = {str(Path(t.path).resolve()): t.origin for t in tables}
+    sources = [str(t.path) for t in tables] + remote
+    first = tables[0].origin if tables else remote[0]
+    try:
+        frame = spark.read.option("mergeSchema", "true").option("recursiveFileLookup", "true").parquet(*sources)
+        files = frame.inputFiles()
+    except Exception as exc:  # Spark's AnalysisException and Py4J errors: the file's problem, said in a line
+        text = str(exc).strip()
+        reason = text.splitlines()[0] if text else type(exc).__name__
+        if "PATH_NOT_FOUND" in reason:
+            raise InputNotFound(f"{first}: {side} input not found ({reason})") from None
+        raise InputDataError(f"{first}: cannot be read on Spark ({reason})") from None
+    clash = [n for n in frame.columns if n.lower().startswith(RESERVED)]
+    if clash:
+        raise UsageError(f"{first}: column {clash[0]!r} uses the prefix {RESERVED!r}, which mediclear diff keeps for "
+                         "its own columns; rename it")
+    # Spark names a file as a URI (file:/tmp/a%20b.parquet); the outputs name it as DuckDB's diff does
+    names = []
+    for uri in files:
+        key = _path_key(uri)
+        names.append((key, origin.get(str(Path(unquote(key)).resolve()), unquote(uri)) if urlparse(uri).scheme in ("", "file")
+                      else unquote(uri)))
+    spark.createDataFrame(names, "key STRING, origin STRING").createOrReplaceTempView(f"{RESERVED}{side}_files")
+    frame.selectExpr("*", "_metadata.file_path AS __mc_path", f"_metadata.row_index + 1 AS {ROW}").createOrReplaceTempView(
+        f"{RESERVED}{side}_raw")
+    columns = ", ".join(f"t.{quote_ident(c)}" for c in frame.columns)
+    return spark.sql(f"SELECT {columns}, coalesce(f.origin, t.__mc_path) AS {FILE}, t.{ROW} "  # noqa: S608 - quoted
+                     f"FROM {RESERVED}{side}_raw t LEFT JOIN {RESERVED}{side}_files f ON f.key = {_PATH_KEY_SQL}"), first
+
+
+# A file's URI as a key both forms of it give: Spark's metadata says file:/tmp/x, its file index file:///tmp/x
+_PATH_KEY_SQL = "CASE WHEN t.__mc_path LIKE 'file:%' THEN regexp_replace(t.__mc_path, '^file:/*', '/') ELSE t.__mc_path END"
+
+
+def _path_key(uri: str) -> str:
+    parsed = urlparse(uri)
+    return "/" + parsed.path.lstrip("/") if parsed.scheme == "file" else uri
+
+
+def prune(con: duckdb.DuckDBPyConnection, spark: Any, options: DiffOptions, left: list[str], right: list[str],
+          scratch: Path) -> Pruned:
+    """Read both sides on Spark, make the plan over every row, take out the equal pairs, and leave in DuckDB's
+    tables `left` and `right` every other row (as the DuckDB engine reads them)."""
+    folder = scratch / "spark-diff"
+    with _settings(spark):
+        frames, firsts = {}, {}
+        for side, paths in (("left", left), ("right", right)):
+            frames[side], firsts[side] = _read_side(spark, side, paths, options.encoding, scratch)
+            frames[side].createOrReplaceTempView(side)
+        types = {side: {f.name: spark_type(f.dataType) for f in frame.schema.fields if f.name not in (FILE, ROW)}
+                 for side, frame in frames.items()}
+        cols = {side: list(t) for side, t in types.items()}
+
+        def fetch(sql: str) -> list[tuple[Any, ...]]:
+            return [tuple(r) for r in spark.sql(sql).collect()]
+
+        csv_side = {side: firsts[side].lower().endswith(".csv") for side in frames}
+        plan = make_plan(options, cols["left"], cols["right"], types["left"], types["right"], csv_side,
+                         Probe(fetch, SPARK))
+        names = {"left": {k: k for k in options.keys}, "right": {k: plan.right_name[k] for k in options.keys}}
+        keys = [f"{KEY}{n}" for n in range(len(options.keys))]
+        for side in frames:
+            aligned = ", ".join(f"{key_sql(SPARK, quote_ident(names[side][k]), types[side][names[side][k]], plan.key_types[k], options)} "
+                                f"AS {keys[n]}" for n, k in enumerate(options.keys))
+            spark.sql(f"SELECT *, {aligned} FROM {quote_ident(side)}").createOrReplaceTempView(f"{RESERVED}{side}")  # noqa: S608 - quoted
+        totals = side_totals(fetch, plan, SPARK)
+        equal = _equal_pairs(spark, plan, options, keys, folder)
+        for side in frames:
+            on = " AND ".join(f"e.{k} <=> t.{k}" for k in keys)
+            kept = ", ".join(f"t.{quote_ident(c)}" for c in [*cols[side], FILE, ROW])
+            spark.sql(f"SELECT {kept} FROM {RESERVED}{side} t LEFT ANTI JOIN {RESERVED}equal e ON {on}").write.mode(  # noqa: S608 - quoted
+                "overwrite").parquet(str(folder / side))
+    for side in frames:
+        files = quote_literal(str(folder / side / "*.parquet"))
+        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT * FROM read_parquet({files})")  # noqa: S608 - quoted
+    return Pruned(plan, cols["left"], cols["right"], equal, totals)
+
+
+def _equal_pairs(spark: Any, plan: Plan, options: DiffOptions, keys: list[str], folder: Path) -> int:
+    """Write the keys of the equal pairs (once on each side, no compared column differing) under `folder`,
+    as view __mc_equal; returns how many there are."""
+    compare = Compare(plan, options, SPARK)
+    differs = " OR ".join(f"coalesce({compare.differs(c)}, false)" for c in plan.compared) or "false"
+    key_list = ", ".join(keys)
+    same = " AND ".join(f"lc.{k} <=> rc.{k}" for k in keys)
+    sql = (f"WITH lc AS (SELECT {key_list}, count(*) AS n FROM {RESERVED}left GROUP BY {key_list}), "  # noqa: S608 - generated
+           f"rc AS (SELECT {key_list}, count(*) AS n FROM {RESERVED}right GROUP BY {key_list}), "
+           f"one AS (SELECT {', '.join(f'lc.{k}' for k in keys)} FROM lc JOIN rc ON {same} WHERE lc.n = 1 AND rc.n = 1) "
+           f"SELECT {', '.join(f'l.{k}' for k in keys)} FROM {RESERVED}left l "
+           f"JOIN {RESERVED}right r ON {' AND '.join(f'l.{k} <=> r.{k}' for k in keys)} "
+           f"JOIN one o ON {' AND '.join(f'o.{k} <=> l.{k}' for k in keys)} WHERE NOT ({differs})")
+    path = str(folder / "equal")
+    spark.sql(sql).write.mode("overwrite").parquet(path)
+    written = spark.read.parquet(path)
+    written.createOrReplaceTempView(f"{RESERVED}equal")
+    return int(written.count())
