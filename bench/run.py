@@ -6,6 +6,7 @@
              peak RSS "with children" (sampled from /proc), not in the CPU seconds
   pandas     the hand-written pandas script (baseline_pandas.py), when pandas is installed and the size allows
   diff       `mediclear diff` of the two sides on setl_id (the auditors' job)
+  diff-spark the same with `--engine spark` (with --spark MASTER)
   datacompy  datacompy comparing the same (baseline_datacompy.py), when installed and the size allows
 and prints ratios against the baseline measured in the same run; results go to bench/results/.
 
@@ -113,7 +114,7 @@ def main() -> None:
     parser.add_argument("--diff-max", type=int, default=20_000_000, help="largest size mediclear diff runs at")
     parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
     parser.add_argument("--spark", default="", metavar="MASTER",
-                        help="also time mediclear clear --engine spark on this master, e.g. local[2] (issue 17)")
+                        help="also time mediclear clear (and diff) --engine spark on this master, e.g. local[2] (issue 17)")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a spark.* setting for that run, e.g. spark.driver.memory=4g (repeatable)")
     args = parser.parse_args()
@@ -157,6 +158,10 @@ def main() -> None:
                             "--map", "insuplc_admdvs=insu_admdvs", "--map", "mdtrtarea_admvs=fix_blng_admdvs",
                             "--map", "psn_cash_pay=cash_payamt", "--map", "oth_pay=othfund_pay",
                             "--out", str(work / "diff")]
+            if args.spark:
+                jobs["diff-spark"] = [sys.executable, "-m", "mediclear_cli", "--config", str(work / "spark.toml"),
+                                      *jobs["diff"][3:-1], str(work / "diff-spark"), "--engine", "spark",
+                                      "--spark-master", args.spark]
         if have_datacompy and rows <= args.datacompy_max:
             jobs["datacompy"] = [sys.executable, str(HERE / "baseline_datacompy.py"), claims, ledger,
                                  str(work / "datacompy")]
@@ -167,6 +172,7 @@ def main() -> None:
                 samples[name].append((seconds, rss, cpu, tree))
         shutil.rmtree(work / "mediclear", ignore_errors=True)  # the Spark run writes the same folder
         shutil.rmtree(work / "diff", ignore_errors=True)
+        shutil.rmtree(work / "diff-spark", ignore_errors=True)
         medians = {name: {"seconds": statistics.median(s for s, _, _, _ in runs),
                           "peak_rss_gib": statistics.median(r for _, r, _, _ in runs) / 2**30,
                           "tree_peak_rss_gib": statistics.median(tr for _, _, _, tr in runs) / 2**30,
@@ -178,6 +184,8 @@ def main() -> None:
         cpu_ratios = {f"{name}/baseline": round(v["cpu_seconds"] / cpu_base, 2) for name, v in medians.items()}
         if "pandas" in medians:
             ratios["pandas/mediclear"] = round(medians["pandas"]["seconds"] / medians["mediclear"]["seconds"], 2)
+        if "diff-spark" in medians:
+            ratios["diff-spark/diff"] = round(medians["diff-spark"]["seconds"] / medians["diff"]["seconds"], 2)
         if "datacompy" in medians:
             ratios["datacompy/diff"] = round(medians["datacompy"]["seconds"] / medians["diff"]["seconds"], 2)
         report["sizes"][str(rows)] = {"median": medians, "ratios": ratios, "cpu_ratios": cpu_ratios}  # type: ignore[index]

@@ -460,6 +460,11 @@ class Compare:
         rel = options.column_relative.get(col, options.relative)
         allowed = f"CAST({quote_literal(str(tol))} AS DECIMAL(38,10)) + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
         lr, rr = self.raw("l", col), self.raw("r", col)
+        if plan.exact_fit[col] and tol == 0 and rel == 0:
+            # exact numbers without a tolerance differ exactly when they are not equal: compared in their own
+            # types (Spark computes DECIMAL(38,10) with Java's BigDecimal, DECIMAL(18,2) as a long: at 1M
+            # rows by 27 columns, the comparison took 40 s of Spark's 64)
+            return f"({lr} IS DISTINCT FROM {rr})"
         if plan.exact_fit[col]:  # every value fits DECIMAL(38,10) (money as DECIMAL(18,2), integers): the short test
             rel_part = "" if rel == 0 else f" + CAST({quote_literal(str(rel))} AS DECIMAL(38,10)) * abs({rv})"
             return (f"(({lv} IS NULL) <> ({rv} IS NULL) OR abs({lv} - {rv}) > "

@@ -191,13 +191,12 @@ def _equal_pairs(spark: Any, plan: Plan, options: DiffOptions, keys: list[str], 
     compare = Compare(plan, options, SPARK)
     differs = " OR ".join(f"coalesce({compare.differs(c)}, false)" for c in plan.compared) or "false"
     key_list = ", ".join(keys)
-    same = " AND ".join(f"lc.{k} <=> rc.{k}" for k in keys)
-    sql = (f"WITH lc AS (SELECT {key_list}, count(*) AS n FROM {RESERVED}left GROUP BY {key_list}), "  # noqa: S608 - generated
-           f"rc AS (SELECT {key_list}, count(*) AS n FROM {RESERVED}right GROUP BY {key_list}), "
-           f"one AS (SELECT {', '.join(f'lc.{k}' for k in keys)} FROM lc JOIN rc ON {same} WHERE lc.n = 1 AND rc.n = 1) "
-           f"SELECT {', '.join(f'l.{k}' for k in keys)} FROM {RESERVED}left l "
-           f"JOIN {RESERVED}right r ON {' AND '.join(f'l.{k} <=> r.{k}' for k in keys)} "
-           f"JOIN one o ON {' AND '.join(f'o.{k} <=> l.{k}' for k in keys)} WHERE NOT ({differs})")
+    # each side's rows counted per key by a window, partitioned by the keys as the join is: one exchange a side
+    counted = {side: f"(SELECT *, count(*) OVER (PARTITION BY {key_list}) AS {RESERVED}n FROM {RESERVED}{side})"  # noqa: S608 - generated
+               for side in ("left", "right")}
+    sql = (f"SELECT {', '.join(f'l.{k}' for k in keys)} FROM {counted['left']} l "  # noqa: S608 - generated
+           f"JOIN {counted['right']} r ON {' AND '.join(f'l.{k} <=> r.{k}' for k in keys)} "
+           f"WHERE l.{RESERVED}n = 1 AND r.{RESERVED}n = 1 AND NOT ({differs})")
     path = str(folder / "equal")
     spark.sql(sql).write.mode("overwrite").parquet(path)
     written = spark.read.parquet(path)
