@@ -177,7 +177,8 @@ def prune(con: duckdb.DuckDBPyConnection, spark: Any, options: DiffOptions, left
         for side in frames:
             on = " AND ".join(f"e.{k} <=> t.{k}" for k in keys)
             kept = ", ".join(f"t.{quote_ident(c)}" for c in [*cols[side], FILE, ROW])
-            spark.sql(f"SELECT {kept} FROM {RESERVED}{side} t LEFT ANTI JOIN {RESERVED}equal e ON {on}").write.mode(  # noqa: S608 - quoted
+            _query(spark, f"diff/kept_{side}",
+                   f"SELECT {kept} FROM {RESERVED}{side} t LEFT ANTI JOIN {RESERVED}equal e ON {on}").write.mode(  # noqa: S608 - quoted
                 "overwrite").parquet(str(folder / side))
     for side in frames:
         files = quote_literal(str(folder / side / "*.parquet"))
@@ -198,7 +199,16 @@ def _equal_pairs(spark: Any, plan: Plan, options: DiffOptions, keys: list[str], 
            f"JOIN {counted['right']} r ON {' AND '.join(f'l.{k} <=> r.{k}' for k in keys)} "
            f"WHERE l.{RESERVED}n = 1 AND r.{RESERVED}n = 1 AND NOT ({differs})")
     path = str(folder / "equal")
-    spark.sql(sql).write.mode("overwrite").parquet(path)
+    _query(spark, "diff/equal_pairs", sql).write.mode("overwrite").parquet(path)
     written = spark.read.parquet(path)
     written.createOrReplaceTempView(f"{RESERVED}equal")
     return int(written.count())
+
+
+def _query(spark: Any, name: str, sql: str) -> Any:
+    """spark.sql(sql), its physical plan kept under `name` when spark_engine.RECORD_PLANS is set (tests)."""
+    from mediclear_cli import spark_engine
+
+    if spark_engine.RECORD_PLANS:
+        spark_engine.PLANS[name] = spark.sql(f"EXPLAIN {sql}").collect()[0][0]
+    return spark.sql(sql)

@@ -172,6 +172,25 @@ def test_generated_tables_in_several_files_diff_alike(tmp_path, seed):
     assert summary["totals"]["left"]["rows"] == n + len(dup)
 
 
+def test_no_stage_of_the_diff_on_spark_gathers_the_rows_into_one_partition(tmp_path, monkeypatch):
+    """The row-level work (pairing by key, comparing, keeping what is not an equal pair) exchanges rows by a
+    hash of the keys, never into a single partition."""
+    from mediclear_cli import spark_engine
+
+    monkeypatch.setattr(spark_engine, "RECORD_PLANS", True)
+    monkeypatch.setattr(spark_engine, "PLANS", {})
+    left = pa.table({"id": [f"k{i}" for i in range(500)], "v": list(range(500))})
+    right = pa.table({"id": [f"k{i}" for i in range(500)], "v": [i + (i % 7 == 0) for i in range(500)]})
+    pq.write_table(left, tmp_path / "l.parquet")
+    pq.write_table(right, tmp_path / "r.parquet")
+    cli(["diff", tmp_path / "l.parquet", tmp_path / "r.parquet", "--key", "id", *SPARK], 1)
+    plans = dict(spark_engine.PLANS)
+    assert sorted(plans) == ["diff/equal_pairs", "diff/kept_left", "diff/kept_right"]
+    for name, plan in plans.items():
+        assert "Exchange hashpartitioning" in plan or "BroadcastExchange" in plan, (name, plan)
+        assert "SinglePartition" not in plan, (name, plan)
+
+
 def test_inputs_spark_reads_are_handed_to_it_as_they_are_given(tmp_path, monkeypatch):
     """A path with a scheme (hdfs://, s3a://) is Spark's to read: here file:// URIs taken as such."""
     from mediclear_cli import diff_spark
