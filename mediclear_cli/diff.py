@@ -20,7 +20,7 @@ from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError, UsageError, engine_reason
 from mediclear_cli.inputs import resolve_paths
 from mediclear_cli.masking import masked
-from mediclear_cli.sources import ReadOptions, stage
+from mediclear_cli.sources import ReadOptions, Staged, stage
 
 NUMERIC_PREFIXES = ("DECIMAL", "INTEGER", "BIGINT", "SMALLINT", "TINYINT", "HUGEINT", "UBIGINT", "UINTEGER",
                     "USMALLINT", "UTINYINT", "DOUBLE", "FLOAT", "REAL")
@@ -93,8 +93,7 @@ def load_table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], enco
                scratch: Path) -> list[str]:
     """Read one side into table `name` with __mc_row (1-based per file) and __mc_file; returns its column names.
     Text and Excel files are staged as Parquet of text columns first (sources.stage), in any mix with Parquet."""
-    files = resolve_paths(paths, name)
-    tables = stage(files, scratch, ReadOptions(encoding=encoding or "auto").checked())
+    tables = stage_side(paths, name, encoding, scratch)
     listing = "[" + ", ".join(quote_literal(str(t.path)) for t in tables) + "]"
     renamed = [t for t in tables if str(t.path) != t.origin]
     origin = (f"CASE {FILE} " + " ".join(f"WHEN {quote_literal(str(t.path))} THEN {quote_literal(t.origin)}"
@@ -121,13 +120,23 @@ def load_table(con: duckdb.DuckDBPyConnection, name: str, paths: list[str], enco
             if r[0] not in (ROW, FILE)]
 
 
-def _refuse_reserved(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> list[str]:
-    """The columns a source holds; one named with the diff's reserved prefix is a usage error (exit 2)."""
-    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall() if r[0] != FILE]  # noqa: S608 - quoted
+def stage_side(paths: list[str], name: str, encoding: str | None, scratch: Path) -> list[Staged]:
+    """One side's files (folders and globs expanded), text and Excel staged as Parquet in `scratch`."""
+    return stage(resolve_paths(paths, name), scratch, ReadOptions(encoding=encoding or "auto").checked())
+
+
+def refuse_reserved(names: list[str], origin: str | Path) -> None:
+    """A column named with the diff's reserved prefix is a usage error (exit 2)."""
     clash = [n for n in names if n.lower().startswith(RESERVED)]
     if clash:
-        raise UsageError(f"{path}: column {clash[0]!r} uses the prefix {RESERVED!r}, which mediclear diff keeps for "
+        raise UsageError(f"{origin}: column {clash[0]!r} uses the prefix {RESERVED!r}, which mediclear diff keeps for "
                          "its own columns; rename it")
+
+
+def _refuse_reserved(con: duckdb.DuckDBPyConnection, source: str, path: Path) -> list[str]:
+    """The columns a source holds (refuse_reserved)."""
+    names = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {source}").fetchall() if r[0] != FILE]  # noqa: S608 - quoted
+    refuse_reserved(names, path)
     return names
 
 
@@ -388,7 +397,7 @@ class Dialect:
     def trim(self, expr: str, chars: str | None = None) -> str:
         if chars is None:
             return f"trim({expr})"
-        return f"trim({expr}, {quote_literal(chars)})" if self.name == "duckdb" else \
+        return f"trim({expr}, {self.literal(chars)})" if self.name == "duckdb" else \
             f"trim(BOTH {self.literal(chars)} FROM {expr})"
 
     def try_cast(self, expr: str, t: str) -> str:
@@ -402,7 +411,7 @@ class Dialect:
     def in_zone(self, zone: str, expr: str) -> str:
         """A naive timestamp read as wall-clock time in `zone`: the instant (DuckDB's TIMESTAMPTZ)."""
         if self.name == "duckdb":
-            return f"timezone({quote_literal(zone)}, {expr})"
+            return f"timezone({self.literal(zone)}, {expr})"
         return f"CAST(to_utc_timestamp({expr}, {self.literal(zone)}) AS TIMESTAMP_LTZ)"
 
 

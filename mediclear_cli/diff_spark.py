@@ -33,12 +33,12 @@ from mediclear_cli.diff import (
     Probe,
     key_sql,
     make_plan,
+    refuse_reserved,
     side_totals,
+    stage_side,
 )
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import InputDataError, InputNotFound, UsageError
-from mediclear_cli.inputs import resolve_paths
-from mediclear_cli.sources import ReadOptions, stage
+from mediclear_cli.errors import InputDataError, InputNotFound
 
 # What the comparison's SQL needs of Spark for the time it runs (put back after): identifiers in double
 # quotes, as DuckDB writes them; and decimal arithmetic that keeps its scale (Spark's default rounds
@@ -106,7 +106,7 @@ def _read_side(spark: Any, side: str, paths: list[str], encoding: str | None, sc
     staging = scratch / f"staged-{side}"
     staging.mkdir(exist_ok=True)
     local = [unquote(urlparse(p).path) if p.startswith("file:") else p for p in local]
-    tables = stage(resolve_paths(local, side), staging, ReadOptions(encoding=encoding or "auto").checked()) if local else []
+    tables = stage_side(local, side, encoding, staging) if local else []
     origin = {str(Path(t.path).resolve()): t.origin for t in tables}
     sources = [str(t.path) for t in tables] + remote
     first = tables[0].origin if tables else remote[0]
@@ -119,16 +119,11 @@ def _read_side(spark: Any, side: str, paths: list[str], encoding: str | None, sc
         if "PATH_NOT_FOUND" in reason:
             raise InputNotFound(f"{first}: {side} input not found ({reason})") from None
         raise InputDataError(f"{first}: cannot be read on Spark ({reason})") from None
-    clash = [n for n in frame.columns if n.lower().startswith(RESERVED)]
-    if clash:
-        raise UsageError(f"{first}: column {clash[0]!r} uses the prefix {RESERVED!r}, which mediclear diff keeps for "
-                         "its own columns; rename it")
-    # Spark names a file as a URI (file:/tmp/a%20b.parquet); the outputs name it as DuckDB's diff does
-    names = []
-    for uri in files:
-        key = _path_key(uri)
-        names.append((key, origin.get(str(Path(unquote(key)).resolve()), unquote(uri)) if urlparse(uri).scheme in ("", "file")
-                      else unquote(uri)))
+    refuse_reserved(frame.columns, first)
+    # Spark names a file as a URI (file:/tmp/a%20b.parquet); the outputs name it as DuckDB's diff does: a local
+    # file by the path it was given (or staged from), any other by its URI
+    names = [(_path_key(uri), origin.get(str(Path(unquote(_path_key(uri))).resolve()), unquote(uri))
+              if urlparse(uri).scheme == "file" else unquote(uri)) for uri in files]
     spark.createDataFrame(names, "key STRING, origin STRING").createOrReplaceTempView(f"{RESERVED}{side}_files")
     frame.selectExpr("*", "_metadata.file_path AS __mc_path", f"_metadata.row_index + 1 AS {ROW}").createOrReplaceTempView(
         f"{RESERVED}{side}_raw")
