@@ -231,12 +231,41 @@ def _register_inputs(con: duckdb.DuckDBPyConnection, spark: Any, files: dict[str
         if carried:
             frame = frame.unionByName(_to_spark(spark, con.sql(_carried_rows(side)).to_arrow_table()),
                                       allowMissingColumns=True)
+        frames[side] = frame
+    for side, frame in _lined_up(con, frames, carried).items():
         frame.createOrReplaceTempView(side)
         frames[side] = frame
     frames["claims"].selectExpr("'claims' AS side", "*").unionByName(
         frames["ledger"].selectExpr("'ledger' AS side", "*"), allowMissingColumns=True).createOrReplaceTempView("both_sides")
     _to_spark(spark, con.sql("SELECT setl_id FROM late_keys").to_arrow_table()).createOrReplaceTempView("late_keys")
     _to_spark(spark, con.sql("SELECT label FROM recon_period").to_arrow_table()).createOrReplaceTempView("recon_period")
+
+
+def _lined_up(con: duckdb.DuckDBPyConnection, frames: dict[str, Any], carried: bool) -> dict[str, Any]:
+    """Each side's frame with a column the two sides type differently (an extra column: DECIMAL in a Parquet
+    claims file, text in a CSV ledger) cast to the type DuckDB's both_sides gives it. Left to unionByName,
+    Spark would widen DECIMAL and text to DOUBLE, and a held row's `433.00` would read `433.0`."""
+    from mediclear_cli.diff import SPARK
+    from mediclear_cli.reconcile import _carried_rows
+
+    def duckdb_types(side: str) -> dict[str, str]:
+        rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
+        if carried:
+            rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
+        return {name: typ for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM ({rows})").fetchall()}  # noqa: S608 - generated
+
+    claims, ledger = frames["claims"], frames["ledger"]
+    apart = [name for name in claims.columns if name in ledger.columns
+             and claims.schema[name].dataType != ledger.schema[name].dataType]
+    if not apart:
+        return frames
+    types = {side: duckdb_types(side) for side in schema.SIDES}
+    common = {}
+    for name in apart:
+        both = " UNION ALL ".join(f"SELECT CAST(NULL AS {types[side][name]}) AS x" for side in schema.SIDES)
+        common[name] = SPARK.type(con.execute(f"SELECT typeof(x) FROM ({both}) LIMIT 1").fetchall()[0][0])  # noqa: S608 - DuckDB's own type names
+    return {side: frame.withColumns({name: frame[name].cast(typ) for name, typ in common.items()})
+            for side, frame in frames.items()}
 
 
 def _to_spark(spark: Any, table: Any) -> Any:

@@ -106,8 +106,10 @@ def test_a_large_month_hands_spark_zstd_files_and_changes_nothing(tmp_path, monk
 @pytest.mark.slow
 def test_odd_extras_a_tolerance_and_every_category_on_spark(tmp_path):
     """A small month with what Spark types and names differently from DuckDB: nested extras (a struct, a list),
-    a mixed-case extra, extras named like derived columns (diff_text, Category), a timestamp
+    a mixed-case extra, an extra typed differently by the two sides, extras named like derived columns (diff_text, Category), a timestamp
     on the window's edges, money within and beyond a tolerance, a duplicate, a rejected row, one-sided rows."""
+    from decimal import Decimal
+
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -121,12 +123,17 @@ def test_odd_extras_a_tolerance_and_every_category_on_spark(tmp_path):
 
     extra = {"memo": {"a": "x", "n": 1}, "tags": ["t1", "t2"], "Note": "mixed case", "diff_text": "mine",
              "Category": "theirs"}
+    # an extra each side types its own way: DuckDB lines DECIMAL and text up as text ('433.00'), Spark's
+    # unionByName alone as DOUBLE ('433.0'); an integer and a double as a double on both
+    extra |= {"dedc": Decimal("433.00"), "units": 2}
+    theirs = {"dedc": "433.00", "units": 2.5}
     claims = [row("A", **extra), row("B", medfee="100.04", **extra), row("C", medfee="100.09", **extra),
               row("D", **extra), row("D", **extra), row("E", insured="15000X", **extra),
               row("F", when="2026-10-01 00:00:00", **extra), row("G", when="2026-11-01 00:00:00", **extra),
               row("H", **extra)]
-    ledger = [row("A"), row("B"), row("C"), row("D"), row("E"), row("F", when="2026-10-01 00:00:00"),
-              row("G", when="2026-11-01 00:00:00"), row("I")]
+    ledger = [row("A", **theirs), row("B", **theirs), row("C", **theirs), row("D", **theirs), row("E", **theirs),
+              row("F", when="2026-10-01 00:00:00", **theirs), row("G", when="2026-11-01 00:00:00", **theirs),
+              row("I", **theirs)]
     for name, rows in (("claims", claims), ("ledger", ledger)):
         (tmp_path / "m" / name).mkdir(parents=True)
         pq.write_table(side(rows), tmp_path / "m" / name / "part.parquet")
@@ -136,6 +143,7 @@ def test_odd_extras_a_tolerance_and_every_category_on_spark(tmp_path):
     assert {r["category"] for r in exceptions} >= {"duplicate", "rejected", "amount_mismatch", "out_of_period",
                                                    "claim_only", "ledger_only"}
     assert {"extra_diff_text", "extra_Category", "memo", "tags", "Note"} <= set(exceptions[0])
+    assert {(r["side"], r["dedc"]) for r in exceptions} == {("claims", "433.00"), ("ledger", "433.00")}
 
 
 @pytest.mark.slow
