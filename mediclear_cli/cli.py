@@ -674,12 +674,31 @@ def verify(
     from mediclear_cli.errors import VerifyMismatch
     from mediclear_cli.verify import verify_run
 
-    problems = verify_run(run_dir, check_inputs=not outputs_only, key=_key(key))
+    problems = verify_run(run_dir, check_inputs=not outputs_only, key=_key(key), remote_sha256=_remote_sha256())
     if problems:
         for p in problems[1:]:
             console.note(p)
         raise VerifyMismatch(f"{run_dir}: {len(problems)} difference(s) from the manifest; first: {problems[0]}")
     console.note(f"{run_dir}: every file and control total matches the manifest")
+
+
+def _remote_sha256() -> Any:
+    """What re-hashes an input a run read from hdfs://, s3a://, ...: Spark's Hadoop client, started on first
+    use with mediclear.toml's spark.* settings (credentials, the cluster's address); None without pyspark."""
+    try:
+        import pyspark  # noqa: F401 - only whether it imports
+    except ImportError:
+        return None
+    from mediclear_cli import remote, spark_engine
+
+    started: list[Any] = []
+
+    def sha256(uri: str) -> str | None:
+        if not started:
+            started.append(spark_engine.session(spark_engine.SparkOptions("", dict(_state["spark_conf"]))))
+        return remote.sha256(started[0], uri)
+
+    return sha256
 
 
 def _workspace(workspace: str | None) -> Any:

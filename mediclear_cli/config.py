@@ -155,6 +155,9 @@ def _spark_conf(path: Path, table: Any, prefix: str = "spark") -> dict[str, str]
     conf: dict[str, str] = {}
     for key, value in table.items():
         name = f"{prefix}.{key}"
+        if name.startswith("spark.spark."):  # "spark.x" inside [spark]: Spark would never see the setting
+            raise ConfigError(f"{path}: {name}: inside [spark] a setting is written without its spark. "
+                              f"({name.removeprefix('spark.spark.')} = ...)")
         if isinstance(value, dict):
             conf |= _spark_conf(path, value, name)
         elif isinstance(value, bool):

@@ -104,6 +104,7 @@ def _end_stage(now: float) -> None:
 
 def _json_stage(stage: str, **fields: Any) -> None:
     fields.pop("watch", None)  # a connection to poll is for the terminal only
+    fields.pop("count", None)  # and so is a tally to poll (sources.Tally)
     now = time.monotonic()
     if fields.get("run_id"):
         _log["run_id"] = fields["run_id"]

@@ -38,7 +38,8 @@ from mediclear_cli.diff import (
     stage_side,
 )
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import InputDataError, InputNotFound
+from mediclear_cli.errors import InputDataError, InputNotFound, check_stopped
+from mediclear_cli.remote import is_remote
 
 # What the comparison's SQL needs of Spark for the time it runs (put back after): identifiers in double
 # quotes, as DuckDB writes them; and decimal arithmetic that keeps its scale (Spark's default rounds
@@ -58,12 +59,6 @@ class Pruned:
     right_cols: list[str]
     equal: int
     totals: dict[str, Any]
-
-
-def is_remote(path: str) -> bool:
-    """A path Spark reads and this machine may not (hdfs://, s3a://, ...); file:// is a local path."""
-    scheme = urlparse(path).scheme
-    return len(scheme) > 1 and scheme != "file"
 
 
 def spark_type(data_type: Any) -> str:
@@ -204,6 +199,7 @@ def _query(spark: Any, name: str, sql: str) -> Any:
     """spark.sql(sql), its physical plan kept under `name` when spark_engine.RECORD_PLANS is set (tests)."""
     from mediclear_cli import spark_engine
 
+    check_stopped()  # a signal py4j swallowed in an earlier call (errors.check_stopped)
     if spark_engine.RECORD_PLANS:
         spark_engine.PLANS[name] = spark.sql(f"EXPLAIN {sql}").collect()[0][0]
     return spark.sql(sql)

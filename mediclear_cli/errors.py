@@ -108,6 +108,14 @@ def interruption(code: ExitCode) -> str:
 stopped_by: list[int] = []
 
 
+def check_stopped() -> None:
+    """Raise the interruption if a signal came and nothing has unwound the run for it yet. py4j swallows an
+    exception raised while it sends a command to the JVM (it takes it for a network error and sends the
+    command again), so a Ctrl-C that lands in a call to Spark is honoured here, after the call."""
+    if stopped_by:
+        raise Interrupted(stopped_by[0])
+
+
 def exit_code_for(exc: BaseException) -> ExitCode:
     """The contract's exit code for any exception that ends a run: the one rule the CLI boundary and the
     workspace's record of a failed run share."""

@@ -24,8 +24,9 @@ from mediclear_cli import schema
 from mediclear_cli.engine import quote_ident, quote_literal, scratch_if_any
 from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engine_reason
 from mediclear_cli.masking import masked
+from mediclear_cli.remote import is_remote
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
-from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, Tally, is_parquet, stage
+from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, Tally, is_parquet, origin_of, stage
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
@@ -102,6 +103,9 @@ def resolve_paths(paths: list[str], what: str) -> list[Path]:
     Excel's ~$ lock files left out) and globs; sorted, de-duplicated."""
     found: list[Path] = []
     for raw in paths:
+        if is_remote(raw):
+            raise UsageError(f"{raw}: a path this machine does not read; hdfs://, s3a:// and other Spark paths are "
+                             "read by clear, reconcile (--claims, --ledger) and diff with --engine spark")
         path = Path(raw)
         if path.is_file():
             found.append(path)
@@ -146,7 +150,7 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
 
     both = set(claims) & set(ledger)
     if both:
-        shared = sorted(both)[0]
+        shared = origin_of(sorted(both)[0])
         raise UsageError(f"{shared}: given as both a claims and a ledger input (one file cannot be both sides); "
                          "check --claims and --ledger")
     by_size: dict[int, list[Path]] = {}
@@ -163,7 +167,7 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
             if other not in ledger_digests:
                 ledger_digests[other] = digest(other)
             if digest(path) == ledger_digests[other]:
-                raise UsageError(f"{path}: has the same content as ledger input {other} (one extract cannot be "
+                raise UsageError(f"{origin_of(path)}: has the same content as ledger input {origin_of(other)} (one extract cannot be "
                                  "both sides); check --claims and --ledger")
 
 
@@ -669,7 +673,7 @@ def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
     from concurrent.futures import ThreadPoolExecutor
 
     # the rows the footers declare, for the progress bar (an unreadable footer fails here, claims first)
-    rows = {side: sum(_read_footer(p)[1].num_rows for p in side_files) for side, side_files in files.items()}
+    rows = {side: sum(_read_footer(p, origin_of(p))[1].num_rows for p in side_files) for side, side_files in files.items()}
     cursors = {side: con.cursor() for side in paths}
     if progress is not None:
         progress("reading " + " and ".join(paths), watch=_Watch(cursors, rows), rows_total=sum(rows.values()),

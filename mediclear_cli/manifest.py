@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from mediclear_cli import __version__
+from mediclear_cli.sources import origin_of
 from mediclear_cli.writers import file_entry
 
 
@@ -17,7 +18,7 @@ def hash_inputs(files: dict[str, list[Path]]) -> list[dict[str, Any]]:
     entries = []
     for role, paths in files.items():
         for path in paths:
-            entry = file_entry(path)
+            entry = file_entry(path, origin_of(path))
             entry["role"] = role
             entries.append(entry)
     return entries

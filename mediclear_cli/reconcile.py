@@ -15,7 +15,7 @@ import duckdb
 
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import CheckFailed, UsageError
+from mediclear_cli.errors import CheckFailed, UsageError, check_stopped
 from mediclear_cli.inputs import Partitions, SideInput, footer_rows, load_sides
 from mediclear_cli.masking import masked
 from mediclear_cli.periods import Period
@@ -296,6 +296,7 @@ def _categorise_on_spark(con: duckdb.DuckDBPyConnection, options: ReconOptions, 
     try:
         read_by_spark = spark_engine.categorise(con, spark, options, {s: parts.files(s) for s in schema.SIDES},
                                                 bool(carried), folder)
+        check_stopped()  # a signal py4j swallowed (errors.check_stopped)
     except BaseException as exc:
         raise spark_engine.stop_jobs(spark, exc) from None
     _side_views(con, bool(carried), "LIMIT 0")

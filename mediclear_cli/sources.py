@@ -45,6 +45,16 @@ TEXT_SUFFIXES = (".csv", ".txt", ".tsv")
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
 ARCHIVE_SUFFIXES = (".zip", ".gz")
 INPUT_SUFFIXES = PARQUET_SUFFIXES + TEXT_SUFFIXES + EXCEL_SUFFIXES + ARCHIVE_SUFFIXES
+
+# Inputs copied from a remote store into a run's scratch folder (remote.fetch): the copy's resolved path ->
+# the URI it was read from, which names the input wherever the copy would (messages, source_file, the
+# manifest). A copy's path is unique to its run, so an entry never names another run's file.
+FETCHED: dict[Path, str] = {}
+
+
+def origin_of(path: Path) -> str:
+    """What names an input file: its path, or the URI it was fetched from."""
+    return FETCHED.get(path.resolve(), str(path)) if FETCHED else str(path)
 FORMATS = ("auto", "parquet", "csv", "tsv", "txt", "xlsx", "3202")
 ENCODING_NAMES = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "gb18030": "gb18030",
                   "gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030", "utf-16": "utf-16"}
@@ -153,7 +163,7 @@ def stage(files: list[Path], scratch: Path, read: ReadOptions, tally: Tally | No
     tally = tally or Tally()
     for path in files:
         if is_parquet(path, read):
-            staged.append(Staged(str(path), path))
+            staged.append(Staged(origin_of(path), path))
             continue
         for origin, kind, opener in _members(path, read):
             target = scratch / f"staged-{len(staged):05d}.parquet"
@@ -181,11 +191,12 @@ Opener = Callable[[], IO[bytes]]
 def _members(path: Path, read: ReadOptions) -> Iterator[tuple[str, str, Opener]]:
     """(origin, format, a way to open its bytes) for each table a file holds."""
     lowered = path.name.lower()
+    named = origin_of(path)
     if lowered.endswith(".zip"):
         try:
             archive = zipfile.ZipFile(path)
         except (OSError, zipfile.BadZipFile) as exc:
-            raise InputDataError(f"{path}: cannot be read as a zip archive ({exc})") from None
+            raise InputDataError(f"{named}: cannot be read as a zip archive ({exc})") from None
         with archive:
             infos = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")
                      and not Path(i.filename).name.startswith(".")]
@@ -201,16 +212,16 @@ def _members(path: Path, read: ReadOptions) -> Iterator[tuple[str, str, Opener]]
             if kind is None or kind == "parquet":
                 continue
             found = True
-            yield f"{path}!{name}", kind, _zip_opener(path, info.filename)
+            yield f"{named}!{name}", kind, _zip_opener(path, info.filename)
         if not found:
-            raise InputDataError(f"{path}: the zip archive holds no file to read")
+            raise InputDataError(f"{named}: the zip archive holds no file to read")
         return
     if lowered.endswith(".gz"):
         kind = _inner_kind(path.name[:-3], read) or "txt"
-        yield str(path), kind, lambda: cast(IO[bytes], gzip.open(path, "rb"))
+        yield named, kind, lambda: cast(IO[bytes], gzip.open(path, "rb"))
         return
     kind = _inner_kind(path.name, read) or "txt"
-    yield str(path), kind, lambda: open(path, "rb")
+    yield named, kind, lambda: open(path, "rb")
 
 
 def _zip_opener(path: Path, member: str) -> Opener:

@@ -30,7 +30,7 @@ import duckdb
 
 from mediclear_cli import engine, schema
 from mediclear_cli.engine import quote_ident, quote_literal
-from mediclear_cli.errors import ConfigError
+from mediclear_cli.errors import ConfigError, check_stopped
 
 # The file whose view each engine makes its own way (DuckDB: UNION ALL BY NAME; Spark: unionByName).
 OWN_WAY = "recon/both_sides"
@@ -187,6 +187,7 @@ def run(spark: Any, name: str, folder: Path, **params: Any) -> Any:
         spark.sql(query, args=used or None).write.mode("overwrite").parquet(path)
         result = spark.read.parquet(path)
         result.createOrReplaceTempView(table.group(1))
+        check_stopped()
     return result
 
 

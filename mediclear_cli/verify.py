@@ -21,10 +21,11 @@ import hmac
 import json
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from mediclear_cli import schema
 from mediclear_cli.errors import InputNotFound, UsageError
+from mediclear_cli.remote import is_remote
 from mediclear_cli.runfolder import CLOSED_MARKER
 from mediclear_cli.writers import sha256_file, write_json
 
@@ -58,7 +59,8 @@ def sign_run(folder: Path, key: bytes) -> None:
                folder / SIGNATURE)
 
 
-def verify_run(run_dir: Path, check_inputs: bool = True, key: bytes | None = None) -> list[str]:
+def verify_run(run_dir: Path, check_inputs: bool = True, key: bytes | None = None,
+               remote_sha256: Callable[[str], str | None] | None = None) -> list[str]:
     """Every difference between a run folder and what its run wrote (see the module's docstring)."""
     manifest_path = run_dir / "manifest.json"
     if not manifest_path.is_file():
@@ -83,12 +85,27 @@ def verify_run(run_dir: Path, check_inputs: bool = True, key: bytes | None = Non
     problems += _check_signature(run_dir, manifest_path, key)
     if check_inputs:
         for entry in manifest.get("inputs", []):
-            path = Path(entry.get("file", ""))
+            name = str(entry.get("file", ""))
+            if is_remote(name):
+                problems += _check_remote_input(name, entry.get("sha256"), remote_sha256)
+                continue
+            path = Path(name)
             if not path.is_file():
                 problems.append(f"{path}: input not found")
             elif sha256_file(path) != entry.get("sha256"):
                 problems.append(f"{path}: input SHA-256 differs from the manifest")
     return problems
+
+
+def _check_remote_input(uri: str, expected: Any, remote_sha256: Callable[[str], str | None] | None) -> list[str]:
+    """A remote input (clear --engine spark read it from hdfs://, s3a://, ...) re-hashed where it lies."""
+    if remote_sha256 is None:
+        return [f"{uri}: a remote input, which re-hashing needs Spark for (pip install 'mediclear[spark]'; "
+                "or --outputs-only)"]
+    digest = remote_sha256(uri)
+    if digest is None:
+        return [f"{uri}: input not found"]
+    return [] if digest == expected else [f"{uri}: input SHA-256 differs from the manifest"]
 
 
 def _check_outputs(run_dir: Path, outputs: list[dict[str, Any]]) -> list[str]:

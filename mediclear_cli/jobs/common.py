@@ -15,11 +15,12 @@ import duckdb
 
 from mediclear_cli import __version__, engine, schema
 from mediclear_cli.clearing import ClearOptions
-from mediclear_cli.errors import InputDataError, OutputError, UsageError
+from mediclear_cli.errors import InputDataError, OutputError, UsageError, check_stopped
 from mediclear_cli.inputs import footer_rows, refuse_shared_inputs, resolve_paths
 from mediclear_cli.manifest import hash_inputs, run_id_of
 from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, reconcile
+from mediclear_cli.remote import is_remote
 from mediclear_cli.screen import ScreenOptions
 from mediclear_cli.sources import ReadOptions, Staged
 from mediclear_cli.summary import RunSummary, SideSummary
@@ -154,13 +155,17 @@ def prepare(
                            spark=spec.spark)
     rejected_share = spec.max_rejected_share()  # a usage error is found before the month is read, not after
     clear_options = ClearOptions(spec.level, spec.settlement)
-    files = {"claims": resolve_paths(spec.claims, "claims"), "ledger": resolve_paths(spec.ledger, "ledger")}
+    # the small files (local paths only) are found before a remote month is fetched
+    controls = {role: resolve_paths([path], role) for role, path in (
+        ("regions", spec.regions), ("prepaid", spec.prepaid), ("platform_result", spec.platform_result),
+        ("policy", spec.policy)) if path is not None}
+    given = {"claims": spec.claims, "ledger": spec.ledger}
+    if spec.engine == "spark" and any(is_remote(p) for paths in given.values() for p in paths):
+        given = fetch_remote(con, spec, given, progress)
+    files = {"claims": resolve_paths(given["claims"], "claims"), "ledger": resolve_paths(given["ledger"], "ledger")}
     refuse_shared_inputs(files["claims"], files["ledger"])
     check_output(spec.out, command, period.label, [p for paths in files.values() for p in paths], spec.workspace)
-    for role, path in (("regions", spec.regions), ("prepaid", spec.prepaid), ("platform_result", spec.platform_result),
-                       ("policy", spec.policy)):
-        if path is not None:
-            files[role] = resolve_paths([path], role)
+    files |= controls
     spec_options: dict[str, Any] = {"period": period.label, "tolerance": str(options.tolerance)}
     if command == "clear":
         spec_options |= {"level": clear_options.level, "settlement": clear_options.settlement}
@@ -184,6 +189,24 @@ def prepare(
         refuse_empty_month(recon)
     run_id = run_id_of(inputs, spec_options)
     return recon, inputs, run_id, spec_options
+
+
+def fetch_remote(con: duckdb.DuckDBPyConnection, spec: JobSpec, given: dict[str, list[str]],
+                 progress: Progress) -> dict[str, list[str]]:
+    """The month's files given as Spark paths (hdfs://, s3a://), copied into the run's scratch folder through
+    Spark's Hadoop client (remote.fetch); `given` with those paths replaced by the copies."""
+    from mediclear_cli import remote, spark_engine
+
+    scratch = engine.scratch_if_any(con)
+    if scratch is None:
+        raise UsageError("remote inputs need a run's scratch folder (engine.session)")
+    spark = spark_engine.session(spec.spark or spark_engine.SparkOptions())
+    try:
+        fetched = remote.fetch(spark, given, scratch / "fetched", progress)
+        check_stopped()  # a signal py4j swallowed (errors.check_stopped)
+        return fetched
+    except BaseException as exc:
+        raise spark_engine.stop_jobs(spark, exc) from None
 
 
 def describe_reading(entries: list[dict[str, Any]], tables: list[Staged]) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 
 from mediclear_cli import __version__, engine
-from mediclear_cli.errors import ExitCode
+from mediclear_cli.errors import ExitCode, check_stopped
 from mediclear_cli.jobs.common import (
     check_output,
     sized_session,
@@ -42,6 +42,7 @@ def run_diff(left: list[str], right: list[str], options: Any, out: Path | None,
             session = spark_engine.session(spark or spark_engine.SparkOptions())
             try:
                 pruned = diff_spark.prune(con, session, options, left, right, scratch)
+                check_stopped()  # a signal py4j swallowed (errors.check_stopped)
             except BaseException as exc:  # Ctrl-C or a failure: Spark's jobs stop too
                 raise spark_engine.stop_jobs(session, exc) from None
             result = diff(con, options, pruned.left_cols, pruned.right_cols, pruned.plan, pruned.equal, pruned.totals)
