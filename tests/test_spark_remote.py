@@ -199,3 +199,25 @@ def test_a_signal_that_py4j_swallowed_stops_the_fetch_after_the_call(tmp_path, g
     monkeypatch.setattr(errors, "stopped_by", [])
     fetched = remote.fetch(spark, {"claims": [f"{uri}/claims"]}, tmp_path / "fetched")
     assert len(fetched["claims"]) == len(list((store / "claims").glob("*.parquet")))
+
+
+@pytest.mark.slow
+def test_diff_on_spark_reads_a_remote_store_as_the_same_files_here(tmp_path, lake):
+    """diff --engine spark hands a remote path to Spark as it is: the outputs are the local diff's, each row
+    named by its file's URI instead of its path."""
+    uri, store = lake
+    for side, bump in (("left", 0), ("right", 1)):
+        (store / side).mkdir()
+        for part in range(2):
+            ids = [f"k{part}-{i}" for i in range(300)] + [f"{side}-only-{part}"]  # changed pairs, one-sided rows
+            values = [i + (bump if i % 50 == 0 else 0) for i in range(300)] + [7]
+            pq.write_table(pa.table({"id": ids, "v": values}), store / side / f"part-{part}.parquet")
+    here, there = tmp_path / "here", tmp_path / "there"
+    cli(["diff", store / "left", store / "right", "--key", "id", "--out", here], 1)
+    cli(["diff", f"{uri}/left", f"{uri}/right", "--key", "id", "--out", there, *SPARK], 1)
+    rows_here = pq.read_table(here / "diff_rows.parquet").to_pylist()
+    rows_there = pq.read_table(there / "diff_rows.parquet").to_pylist()
+    assert len(rows_there) == len(rows_here) == 16
+    files = [r["file"] for r in rows_there if r["file"] is not None]
+    assert len(files) == 4 and all(f.startswith(f"{uri}/") for f in files)
+    assert [{k: _named_locally(v, uri, store) for k, v in r.items()} for r in rows_there] == rows_here
