@@ -9,6 +9,7 @@ UTF-8 or GB18030, detected unless --encoding says) are read as text, staged as P
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -626,24 +627,41 @@ def side_totals(fetch: Fetch, plan: Plan, dialect: Dialect | None = None) -> dic
     or with the SPARK dialect of Spark); a column with values beyond DECIMAL(38,10) is named under
     not_summed_exactly (those values are left out of its sum)."""
     d = dialect or DUCKDB
-    totals = {}
-    numbers = [c for c in plan.compared if plan.kinds[c]]
-    for side, named in (("left", {c: c for c in numbers}), ("right", {c: plan.right_name[c] for c in numbers})):
-        sums = [f"sum({d.try_cast(quote_ident(named[c]), 'DECIMAL(38,10)')}), "
-                + ("0" if plan.exact_fit[c] else
-                   f"count({quote_ident(named[c])}) - count({d.try_cast(quote_ident(named[c]), 'DECIMAL(38,10)')})")
-                for c in numbers]
-        row = fetch(f"SELECT count(*){''.join(', ' + s for s in sums)} FROM {quote_ident(side)}")[0]  # noqa: S608
-        entry: dict[str, Any] = {"rows": int(row[0]), "sums": {}}
-        inexact = []
-        for n, c in enumerate(numbers):
-            entry["sums"][c] = plain(row[1 + 2 * n])
-            if row[2 + 2 * n]:
-                inexact.append(c)
-        if inexact:
-            entry["not_summed_exactly"] = inexact  # values beyond DECIMAL(38,10) are left out of these sums
-        totals[side] = entry
-    return totals
+    return {side: totals_of(plan, fetch(f"SELECT {', '.join(total_exprs(plan, side, d))} FROM {quote_ident(side)}")[0])  # noqa: S608 - generated, quoted
+            for side in ("left", "right")}
+
+
+def total_exprs(plan: Plan, side: str, dialect: Dialect, column: Callable[[str], str] = quote_ident,
+                rows: str = "count(*)") -> list[str]:
+    """The aggregates of one side's totals (totals_of reads them in this order): its `rows`; then for each
+    number column compared, its sum as DECIMAL(38,10) and, unless every value fits, how many do not.
+    `column` spells a column of the side by its name (diff_spark reads both sides off one joined row)."""
+    exprs = [rows]
+    for c in plan.compared:
+        if not plan.kinds[c]:
+            continue
+        q = column(c if side == "left" else plan.right_name[c])
+        exact = dialect.try_cast(q, "DECIMAL(38,10)")
+        exprs.append(f"sum({exact})")
+        if not plan.exact_fit[c]:
+            exprs.append(f"count({q}) - count({exact})")
+    return exprs
+
+
+def totals_of(plan: Plan, row: Sequence[Any]) -> dict[str, Any]:
+    """One side's totals from the values of its total_exprs."""
+    values = iter(row)
+    entry: dict[str, Any] = {"rows": int(next(values)), "sums": {}}
+    inexact = []
+    for c in plan.compared:
+        if not plan.kinds[c]:
+            continue
+        entry["sums"][c] = plain(next(values))
+        if not plan.exact_fit[c] and next(values):
+            inexact.append(c)
+    if inexact:
+        entry["not_summed_exactly"] = inexact  # values beyond DECIMAL(38,10) are left out of these sums
+    return entry
 
 
 def samples(con: duckdb.DuckDBPyConnection, cells_sql: str, compared: list[str]) -> dict[str, list[dict[str, Any]]]:

@@ -34,8 +34,9 @@ from mediclear_cli.diff import (
     key_sql,
     make_plan,
     refuse_reserved,
-    side_totals,
     stage_side,
+    total_exprs,
+    totals_of,
 )
 from mediclear_cli.engine import quote_ident, quote_literal
 from mediclear_cli.errors import InputDataError, InputNotFound, check_stopped
@@ -123,7 +124,9 @@ def _read_side(spark: Any, side: str, paths: list[str], encoding: str | None, sc
     frame.selectExpr("*", "_metadata.file_path AS __mc_path", f"_metadata.row_index + 1 AS {ROW}").createOrReplaceTempView(
         f"{RESERVED}{side}_raw")
     columns = ", ".join(f"t.{quote_ident(c)}" for c in frame.columns)
-    return spark.sql(f"SELECT {columns}, coalesce(f.origin, t.__mc_path) AS {FILE}, t.{ROW} "  # noqa: S608 - quoted
+    # the files' names are a handful of rows: broadcast (Spark cannot size a local list, and would otherwise
+    # shuffle every row of the side by its file)
+    return spark.sql(f"SELECT /*+ BROADCAST(f) */ {columns}, coalesce(f.origin, t.__mc_path) AS {FILE}, t.{ROW} "  # noqa: S608 - quoted
                      f"FROM {RESERVED}{side}_raw t LEFT JOIN {RESERVED}{side}_files f ON f.key = {_PATH_KEY_SQL}"), first
 
 
@@ -162,37 +165,68 @@ def prune(con: duckdb.DuckDBPyConnection, spark: Any, options: DiffOptions, left
             aligned = ", ".join(f"{key_sql(SPARK, quote_ident(names[side][k]), types[side][names[side][k]], plan.key_types[k], options)} "
                                 f"AS {keys[n]}" for n, k in enumerate(options.keys))
             spark.sql(f"SELECT *, {aligned} FROM {quote_ident(side)}").createOrReplaceTempView(f"{RESERVED}{side}")  # noqa: S608 - quoted
-        totals = side_totals(fetch, plan, SPARK)
-        equal = _equal_pairs(spark, plan, options, keys, folder)
-        for side in frames:
-            on = " AND ".join(f"e.{k} <=> t.{k}" for k in keys)
-            kept = ", ".join(f"t.{quote_ident(c)}" for c in [*cols[side], FILE, ROW])
-            _query(spark, f"diff/kept_{side}",
-                   f"SELECT {kept} FROM {RESERVED}{side} t LEFT ANTI JOIN {RESERVED}equal e ON {on}").write.mode(  # noqa: S608 - quoted
-                "overwrite").parquet(str(folder / side))
+        equal, totals = _pairs(spark, plan, options, keys, {side: [*cols[side], FILE, ROW] for side in frames},
+                               folder / "kept")
     for side in frames:
-        files = quote_literal(str(folder / side / "*.parquet"))
-        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT * FROM read_parquet({files})")  # noqa: S608 - quoted
+        own = [*cols[side], FILE, ROW]
+        prefix = _PREFIX[side]
+        files = quote_literal(str(folder / "kept" / "*.parquet"))
+        named = ", ".join(f"{prefix}{n} AS {quote_ident(c)}" for n, c in enumerate(own))
+        con.execute(f"CREATE OR REPLACE TABLE {quote_ident(side)} AS SELECT {named} FROM read_parquet({files}) "  # noqa: S608 - quoted
+                    f"WHERE {prefix}{own.index(FILE)} IS NOT NULL")
     return Pruned(plan, cols["left"], cols["right"], equal, totals)
 
 
-def _equal_pairs(spark: Any, plan: Plan, options: DiffOptions, keys: list[str], folder: Path) -> int:
-    """Write the keys of the equal pairs (once on each side, no compared column differing) under `folder`,
-    as view __mc_equal; returns how many there are."""
+# The kept rows' columns on Spark: the left side's as __mc_l0, __mc_l1, ..., the right side's as __mc_r0, ...
+_PREFIX = {"left": f"{RESERVED}l", "right": f"{RESERVED}r"}
+
+
+def _pairs(spark: Any, plan: Plan, options: DiffOptions, keys: list[str], own: dict[str, list[str]],
+           folder: Path) -> tuple[int, dict[str, Any]]:
+    """One pass over both sides: pair every key's row once on each side, take out the equal pairs (no compared
+    column differing), and write every other row — both sides' columns on one row (_PREFIX), NULL where a side
+    has none — under `folder`. Returns how many pairs were equal and each side's totals (diff.side_totals),
+    measured on the way by an Observation, so neither side is read twice.
+
+    Each side's rows are counted per key by a window partitioned as the join is (one exchange a side, which
+    the join reuses); the FULL JOIN pairs only rows alone under their key on both sides, so every row of
+    either side is on exactly one joined row — paired, or alone (a one-sided key, or a duplicate). Keys are
+    joined by `=`, which Spark partitions as the window (`<=>` would make it shuffle both sides again): a row
+    whose key is NULL is never paired here, so it is kept, and DuckDB pairs and compares it as it does
+    every kept row."""
+    from pyspark.sql import Observation
+    from pyspark.sql import functions as F
+
     compare = Compare(plan, options, SPARK)
     differs = " OR ".join(f"coalesce({compare.differs(c)}, false)" for c in plan.compared) or "false"
     key_list = ", ".join(keys)
-    # each side's rows counted per key by a window, partitioned by the keys as the join is: one exchange a side
     counted = {side: f"(SELECT *, count(*) OVER (PARTITION BY {key_list}) AS {RESERVED}n FROM {RESERVED}{side})"  # noqa: S608 - generated
                for side in ("left", "right")}
-    sql = (f"SELECT {', '.join(f'l.{k}' for k in keys)} FROM {counted['left']} l "  # noqa: S608 - generated
-           f"JOIN {counted['right']} r ON {' AND '.join(f'l.{k} <=> r.{k}' for k in keys)} "
-           f"WHERE l.{RESERVED}n = 1 AND r.{RESERVED}n = 1 AND NOT ({differs})")
-    path = str(folder / "equal")
-    _query(spark, "diff/equal_pairs", sql).write.mode("overwrite").parquet(path)
-    written = spark.read.parquet(path)
-    written.createOrReplaceTempView(f"{RESERVED}equal")
-    return int(written.count())
+    alias = {"left": "l", "right": "r"}
+    columns = [f"{alias[side]}.{quote_ident(c)} AS {_PREFIX[side]}{n}" for side in ("left", "right")
+               for n, c in enumerate(own[side])]
+    equal = f"l.{FILE} IS NOT NULL AND r.{FILE} IS NOT NULL AND NOT ({differs})"
+    sql = (f"SELECT {', '.join(columns)}, {equal} AS {RESERVED}eq FROM {counted['left']} l "  # noqa: S608 - generated
+           f"FULL JOIN {counted['right']} r ON {' AND '.join(f'l.{k} = r.{k}' for k in keys)} "
+           f"AND l.{RESERVED}n = 1 AND r.{RESERVED}n = 1")
+
+    def on_joined(side: str) -> Any:
+        return lambda name: f"{_PREFIX[side]}{own[side].index(name)}"
+
+    measures = {"equal": [f"count_if({RESERVED}eq)"]}
+    for side in ("left", "right"):
+        measures[side] = total_exprs(plan, side, SPARK, on_joined(side), f"count({_PREFIX[side]}{own[side].index(FILE)})")
+    flat = [(side, e) for side, exprs in measures.items() for e in exprs]
+    observation = Observation(f"{RESERVED}diff")
+    joined = _query(spark, "diff/pairs", sql).observe(
+        observation, *[F.expr(e).alias(f"m{n}") for n, (_, e) in enumerate(flat)])
+    joined.where(f"NOT {RESERVED}eq").drop(f"{RESERVED}eq").write.mode("overwrite").parquet(str(folder))
+    check_stopped()
+    measured = observation.get
+    values: dict[str, list[Any]] = {side: [] for side in measures}
+    for n, (side, _) in enumerate(flat):
+        values[side].append(measured[f"m{n}"])
+    return int(values["equal"][0]), {side: totals_of(plan, values[side]) for side in ("left", "right")}
 
 
 def _query(spark: Any, name: str, sql: str) -> Any:
