@@ -125,7 +125,7 @@ def fetch(spark: Any, given: dict[str, list[str]], folder: Path,
         count = sum(len(files or []) for entries in listed.values() for _, files in entries)
         progress("fetching remote inputs", rows_total=total, unit="bytes", count=tally, files=count)
     local: dict[str, list[str]] = {}
-    number = 0
+    copies: dict[str, Path] = {}  # a file named twice (a folder and a file in it) is one file, copied once
     for role, entries in listed.items():
         local[role] = []
         for path, files in entries:
@@ -133,13 +133,14 @@ def fetch(spark: Any, given: dict[str, list[str]], folder: Path,
                 local[role].append(path)
                 continue
             for remote in files:
-                target = folder / f"{number:05d}" / remote.name
-                number += 1
-                target.parent.mkdir(parents=True, exist_ok=True)
-                _copy(spark, remote, target)
-                tally.bytes += remote.size
-                FETCHED[target.resolve()] = remote.uri
-                local[role].append(str(target))
+                if remote.uri not in copies:
+                    target = folder / f"{len(copies):05d}" / remote.name
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    _copy(spark, remote, target)
+                    tally.bytes += remote.size
+                    FETCHED[target.resolve()] = remote.uri
+                    copies[remote.uri] = target
+                local[role].append(str(copies[remote.uri]))
     return local
 
 

@@ -55,6 +55,8 @@ FETCHED: dict[Path, str] = {}
 def origin_of(path: Path) -> str:
     """What names an input file: its path, or the URI it was fetched from."""
     return FETCHED.get(path.resolve(), str(path)) if FETCHED else str(path)
+
+
 FORMATS = ("auto", "parquet", "csv", "tsv", "txt", "xlsx", "3202")
 ENCODING_NAMES = {"auto": "auto", "utf-8": "utf-8", "utf8": "utf-8", "utf-8-sig": "utf-8", "gb18030": "gb18030",
                   "gbk": "gb18030", "gb2312": "gb18030", "cp936": "gb18030", "utf-16": "utf-16"}

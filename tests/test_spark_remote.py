@@ -221,3 +221,23 @@ def test_diff_on_spark_reads_a_remote_store_as_the_same_files_here(tmp_path, lak
     files = [r["file"] for r in rows_there if r["file"] is not None]
     assert len(files) == 4 and all(f.startswith(f"{uri}/") for f in files)
     assert [{k: _named_locally(v, uri, store) for k, v in r.items()} for r in rows_there] == rows_here
+
+
+@pytest.mark.slow
+def test_a_remote_file_named_twice_is_read_once_and_one_store_is_not_both_sides(tmp_path, generated, lake):
+    """As for local paths: a folder and a file in it name that file once (its rows are not read twice); the
+    same remote files given as claims and as ledger are refused (exit 2), naming the URI."""
+    from mediclear_cli import remote, spark_engine
+    from mediclear_cli.inputs import resolve_paths
+
+    uri, store = lake
+    shutil.copytree(generated / "claims", store / "claims")
+    first = sorted((store / "claims").glob("*.parquet"))[0].name
+    spark = spark_engine.session(spark_engine.SparkOptions("local[2]"))
+    fetched = remote.fetch(spark, {"claims": [f"{uri}/claims", f"{uri}/claims/{first}"]}, tmp_path / "fetched")
+    assert len(resolve_paths(fetched["claims"], "claims")) == len(list((store / "claims").glob("*.parquet")))
+    assert len(list((tmp_path / "fetched").rglob("*.parquet"))) == len(list((store / "claims").glob("*.parquet")))
+    both = cli(["clear", "--claims", f"{uri}/claims", "--ledger", f"{uri}/claims", "--period", "2026-10",
+                "--out", tmp_path / "run", *SPARK], 2)
+    assert f"{uri}/claims/" in both.stderr and "given as both a claims and a ledger input" in both.stderr
+    assert not (tmp_path / "run").exists()
