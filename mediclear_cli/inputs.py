@@ -26,7 +26,7 @@ from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engi
 from mediclear_cli.masking import masked
 from mediclear_cli.remote import is_remote
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
-from mediclear_cli.sources import INPUT_SUFFIXES, ReadOptions, Staged, Tally, is_parquet, origin_of, stage
+from mediclear_cli.sources import ReadOptions, Staged, Tally, is_input_name, is_parquet, origin_of, stage
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
@@ -110,8 +110,7 @@ def resolve_paths(paths: list[str], what: str) -> list[Path]:
         if path.is_file():
             found.append(path)
         elif path.is_dir():
-            below = sorted(p for p in path.rglob("*") if p.is_file() and p.name.lower().endswith(INPUT_SUFFIXES)
-                           and not p.name.startswith((".", "~$")))
+            below = sorted(p for p in path.rglob("*") if p.is_file() and is_input_name(p.name))
             if not below:
                 raise InputNotFound(f"{raw}: no input files (Parquet, CSV, TXT, xlsx, zip) under this {what} directory")
             found.extend(below)

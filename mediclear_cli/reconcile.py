@@ -276,10 +276,13 @@ def _all_views(con: duckdb.DuckDBPyConnection, parts: Partitions) -> None:
 def _side_views(con: duckdb.DuckDBPyConnection, carried: bool, limit: str = "") -> None:
     """Views `claims` and `ledger` over `<side>_all` and, when `carried`, the side's carried-in rows."""
     for side in schema.SIDES:
-        rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
-        if carried:
-            rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
-        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS SELECT * FROM ({rows}) {limit}")  # noqa: S608 - quoted
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {quote_ident(side)} AS SELECT * FROM ({side_rows(side, carried)}) {limit}")  # noqa: S608 - quoted
+
+
+def side_rows(side: str, carried: bool) -> str:
+    """The query of every row of `side`: `<side>_all` and, when `carried`, the side's carried-in rows."""
+    rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
+    return f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})" if carried else rows
 
 
 def _categorise_on_spark(con: duckdb.DuckDBPyConnection, options: ReconOptions, parts: Partitions

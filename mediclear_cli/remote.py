@@ -22,8 +22,8 @@ from typing import Any, Callable
 from urllib.parse import urlparse
 
 from mediclear_cli import errors
-from mediclear_cli.errors import InputDataError, InputNotFound, Interrupted, MediclearError
-from mediclear_cli.sources import FETCHED, INPUT_SUFFIXES, Tally
+from mediclear_cli.errors import InputDataError, InputNotFound, MediclearError
+from mediclear_cli.sources import FETCHED, Tally, is_input_name
 
 
 def is_remote(path: str) -> bool:
@@ -58,8 +58,7 @@ def _said_in_a_line(missing: str, unreadable: str) -> Iterator[None]:
     except MediclearError:
         raise
     except Exception as exc:  # noqa: BLE001 - py4j's errors carry Hadoop's exception
-        if errors.stopped_by:
-            raise Interrupted(errors.stopped_by[0]) from exc
+        errors.check_stopped()
         if "FileNotFoundException" in _reason(exc):
             raise InputNotFound(missing) from None
         raise InputDataError(f"{unreadable} ({_reason(exc)})") from None
@@ -70,11 +69,6 @@ def _file_system(spark: Any, uri: str) -> tuple[Any, Any]:
     jvm = spark.sparkContext._jvm
     path = jvm.org.apache.hadoop.fs.Path(uri)
     return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path
-
-
-def _wanted(name: str) -> bool:
-    """What a folder's listing keeps: inputs by name, as inputs.resolve_paths keeps them locally."""
-    return name.lower().endswith(INPUT_SUFFIXES) and not name.startswith((".", "~$"))
 
 
 @dataclass(frozen=True)
@@ -104,7 +98,7 @@ def list_files(spark: Any, given: str, what: str) -> list[RemoteFile]:
                 errors.check_stopped()
                 item = below.next()
                 name = str(item.getPath().getName())
-                if item.isFile() and _wanted(name):
+                if item.isFile() and is_input_name(name):
                     uri = str(item.getPath().toString())
                     found.setdefault(uri, RemoteFile(uri, name, int(item.getLen())))
     if not found:

@@ -52,6 +52,12 @@ INPUT_SUFFIXES = PARQUET_SUFFIXES + TEXT_SUFFIXES + EXCEL_SUFFIXES + ARCHIVE_SUF
 FETCHED: dict[Path, str] = {}
 
 
+def is_input_name(name: str) -> bool:
+    """Whether a file found in an input folder is read: an input by its name (Parquet, text, Excel, .zip, .gz),
+    not hidden and not Excel's ~$ lock file (a local folder and a remote one alike)."""
+    return name.lower().endswith(INPUT_SUFFIXES) and not name.startswith((".", "~$"))
+
+
 def origin_of(path: Path) -> str:
     """What names an input file: its path, or the URI it was fetched from."""
     return FETCHED.get(path.resolve(), str(path)) if FETCHED else str(path)

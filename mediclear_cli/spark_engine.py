@@ -247,13 +247,11 @@ def _lined_up(con: duckdb.DuckDBPyConnection, frames: dict[str, Any], carried: b
     claims file, text in a CSV ledger) cast to the type DuckDB's both_sides gives it. Left to unionByName,
     Spark would widen DECIMAL and text to DOUBLE, and a held row's `433.00` would read `433.0`."""
     from mediclear_cli.diff import SPARK
-    from mediclear_cli.reconcile import _carried_rows
+    from mediclear_cli.reconcile import side_rows
 
     def duckdb_types(side: str) -> dict[str, str]:
-        rows = f"SELECT * FROM {quote_ident(side + '_all')}"  # noqa: S608 - quoted
-        if carried:
-            rows = f"({rows}) UNION ALL BY NAME ({_carried_rows(side)})"
-        return {name: typ for name, typ, *_ in con.execute(f"DESCRIBE SELECT * FROM ({rows})").fetchall()}  # noqa: S608 - generated
+        described = con.execute(f"DESCRIBE SELECT * FROM ({side_rows(side, carried)})").fetchall()  # noqa: S608 - generated
+        return {name: typ for name, typ, *_ in described}
 
     claims, ledger = frames["claims"], frames["ledger"]
     apart = [name for name in claims.columns if name in ledger.columns
