@@ -4,6 +4,7 @@
   mediclear  `mediclear clear` end to end (validation, reconciliation, netting, statements, manifest)
   spark      the same with `--engine spark` (with --spark MASTER); its JVM is a child of the process, in the
              peak RSS "with children" (sampled from /proc), not in the CPU seconds
+  spark-executors  the same, the month loaded on Spark's executors (with --spark-executors)
   pandas     the hand-written pandas script (baseline_pandas.py), when pandas is installed and the size allows
   diff       `mediclear diff` of the two sides on setl_id (the auditors' job)
   diff-spark the same with `--engine spark` (with --spark MASTER)
@@ -115,6 +116,8 @@ def main() -> None:
     parser.add_argument("--memory-limit", default="", help="passed to mediclear clear --memory-limit")
     parser.add_argument("--spark", default="", metavar="MASTER",
                         help="also time mediclear clear (and diff) --engine spark on this master, e.g. local[2] (issue 17)")
+    parser.add_argument("--spark-executors", action="store_true",
+                        help="with --spark, also time the run whose month is loaded on Spark's executors (spark_loader)")
     parser.add_argument("--spark-conf", action="append", default=[], metavar="KEY=VALUE",
                         help="a spark.* setting for that run, e.g. spark.driver.memory=4g (repeatable)")
     args = parser.parse_args()
@@ -151,6 +154,11 @@ def main() -> None:
                                       (s.split("=", 1) for s in args.spark_conf)), encoding="utf-8")
             jobs["spark"] = [sys.executable, "-m", "mediclear_cli", "--config", str(config), *jobs["mediclear"][3:],
                              "--engine", "spark", "--spark-master", args.spark]
+            if args.spark_executors:
+                loaded = work / "spark-executors.toml"
+                loaded.write_text(config.read_text(encoding="utf-8") + '"spark.mediclear.load" = "executors"\n',
+                                  encoding="utf-8")
+                jobs["spark-executors"] = [*jobs["spark"][:4], str(loaded), *jobs["spark"][5:]]
         if have_pandas and rows <= args.pandas_max:
             jobs["pandas"] = [sys.executable, str(HERE / "baseline_pandas.py"), claims, ledger, str(work / "pandas")]
         if rows <= args.diff_max:
@@ -184,6 +192,8 @@ def main() -> None:
         cpu_ratios = {f"{name}/baseline": round(v["cpu_seconds"] / cpu_base, 2) for name, v in medians.items()}
         if "pandas" in medians:
             ratios["pandas/mediclear"] = round(medians["pandas"]["seconds"] / medians["mediclear"]["seconds"], 2)
+        if "spark-executors" in medians:
+            ratios["spark-executors/spark"] = round(medians["spark-executors"]["seconds"] / medians["spark"]["seconds"], 2)
         if "diff-spark" in medians:
             ratios["diff-spark/diff"] = round(medians["diff-spark"]["seconds"] / medians["diff"]["seconds"], 2)
         if "datacompy" in medians:

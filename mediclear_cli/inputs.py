@@ -14,7 +14,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from tempfile import TemporaryDirectory
-from typing import Callable
+from typing import Any, Callable
 
 import duckdb
 import pyarrow as pa
@@ -398,6 +398,21 @@ def _reject_case(side: str) -> tuple[str, str, str]:
     return index, reason + " END", column + " END"
 
 
+def side_rows_sql(side: str, selects: list[str], extras: list[str]) -> str:
+    """The rows of a side as the loader writes them: the groups' SELECTs (_group_select) united by name, under
+    the contract's columns, then `extras`, source_file and source_row, and each row's first reject reason and
+    its column (_reject_case)."""
+    index, reason, column = _reject_case(side)
+    canonical = ", ".join(quote_ident(c) for c in schema.CANONICAL)
+    extra_cols = "".join(f", {quote_ident(e)}" for e in extras)
+    union = " UNION ALL BY NAME ".join(f"({s})" for s in selects)
+    return (
+        f"SELECT {canonical}{extra_cols}, "  # noqa: S608 - identifiers quoted; fragments generated from the schema module
+        f"source_file, CAST(source_row AS BIGINT) AS source_row, "
+        f"{reason} AS reject_reason, {column} AS reject_column FROM (SELECT *, {index} AS _rj FROM ({union}))"
+    )
+
+
 STAGE_BYTES_PER_ROW = 1000  # a generous size of one decoded input row, for the staging decision
 
 
@@ -473,9 +488,13 @@ class Partitions:
 
     written: int = 0  # how many are written (0: count)
     parquet: str = SCRATCH_PARQUET  # how the partitions, and what each partition yields, are written
+    # A Spark session that loads the month on its executors (spark_loader) instead of DuckDB here: --engine spark
+    # off a local master (spark_engine.loads_on_executors)
+    spark: Any = field(default=None, compare=False)
 
     @classmethod
-    def plan(cls, count: int, folder: Path, limit: int | None = None, rows: int | None = None) -> Partitions:
+    def plan(cls, count: int, folder: Path, limit: int | None = None, rows: int | None = None,
+             spark: Any = None) -> Partitions:
         """`count` partitions — or the next multiple of the written ones above it — of which at most
         MAX_WRITTEN_PARTITIONS are written, and fewer under a memory `limit` (bytes) that cannot hold their
         buffers (WRITTEN_PARTITION_BYTES each); compressed harder for a month of more than
@@ -484,7 +503,7 @@ class Partitions:
                                                                       limit // WRITTEN_PARTITION_BYTES))
         written = min(count, cap)
         parquet = COMPACT_SCRATCH_PARQUET if (rows or 0) > COMPACT_SCRATCH_ABOVE_ROWS else SCRATCH_PARQUET
-        return cls(-(-count // written) * written, folder, written, parquet)
+        return cls(-(-count // written) * written, folder, written, parquet, spark)
 
     def __post_init__(self) -> None:
         if not self.written:
@@ -555,6 +574,15 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
     all_extras = {out for key in groups
                   for _, out in _extra_names(schemas[key], source_names[groups[key][0].origin])}
     packed = len(all_extras) > PACK_EXTRAS_ABOVE
+    if partitions is not None and partitions.spark is not None:
+        from mediclear_cli import spark_loader
+
+        if progress is not None:
+            progress(f"reading {side} on Spark", rows_total=footer_rows, files=len(files))
+        extras = spark_loader.load(con, partitions, side, [(groups[k], schemas[k]) for k in groups], packed,
+                                   read.maps)
+        loaded = sum(pq.read_metadata(p).num_rows for p in partitions.files(side))
+        return SideInput(side, side, files, present, list(extras), loaded, footer_rows, source_names, tables)
     for number, (key, group_files) in enumerate(groups.items()):
         source = None
         file_schema = schemas[key]
@@ -565,15 +593,15 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
             renamed = _read_renamed(group_files)
             con.register(name, renamed)
             registered.append(name)
-            source, file_schema = quote_ident(name), renamed.schema
+            # the file's own columns (the reader's two are not extras: beside another group's they were
+            # carried twice under one name, and the union refused the month)
+            source, file_schema = quote_ident(name), pa.schema([f for f in renamed.schema
+                                                               if f.name not in _READER_COLUMNS])
         elif staged:
             source = quote_ident(f"_raw_{side}_{number}")
             staged_names.append(source)
             staging.append(f"CREATE OR REPLACE TEMP TABLE {source} AS SELECT * FROM {_parquet_source(group_files)}")  # noqa: S608 - name quoted, paths quoted
         selects.append(_group_select(side, group_files, file_schema, extras, source, packed, read.maps))
-    index, reason, column = _reject_case(side)
-    canonical = ", ".join(quote_ident(c) for c in schema.CANONICAL)
-    extra_cols = "".join(f", {quote_ident(e)}" for e in extras)
     table_name = side
     # One statement over every group; with extras packed (all groups then have the same columns) groups go in
     # chunks — a plan of thousands of unions costs more than the rows (1,000 files: 19 s as one, 2 s chunked).
@@ -582,12 +610,7 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
     statements = []
     empty_sql = ""
     for number, chunk in enumerate(chunks):
-        union = " UNION ALL BY NAME ".join(f"({s})" for s in chunk)
-        rows_sql = (
-            f"SELECT {canonical}{extra_cols}, "  # noqa: S608 - identifiers quoted; fragments generated from the schema module
-            f"source_file, CAST(source_row AS BIGINT) AS source_row, "
-            f"{reason} AS reject_reason, {column} AS reject_column FROM (SELECT *, {index} AS _rj FROM ({union}))"
-        )
+        rows_sql = side_rows_sql(side, chunk, list(extras))
         if number == 0:
             empty_sql = rows_sql
         if partitions is not None:
@@ -664,8 +687,9 @@ def load_sides(con: duckdb.DuckDBPyConnection, paths: dict[str, list[str]],
     it (claims first); on any error or signal the other side's query is interrupted before this returns."""
     read = read or ReadOptions()
     files = {side: resolve_paths(side_paths, side) for side, side_paths in paths.items()}
-    together = len(paths) > 1 and all(is_parquet(p, read.checked().for_side(side))
-                                      for side, side_files in files.items() for p in side_files)
+    # (on Spark's executors the sides load one after the other: Spark spreads each over the cluster)
+    together = len(paths) > 1 and (partitions is None or partitions.spark is None) and all(
+        is_parquet(p, read.checked().for_side(side)) for side, side_files in files.items() for p in side_files)
     if not together:
         return {side: load_side(con, side, side_paths, progress, read, partitions=partitions)
                 for side, side_paths in paths.items()}

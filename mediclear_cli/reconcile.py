@@ -201,8 +201,14 @@ def _partitions(con: duckdb.DuckDBPyConnection, options: ReconOptions, claims: l
     if options.engine == "spark":
         if scratch is None:
             raise UsageError("--engine spark needs a run's scratch folder (engine.session)")
-        # files for Spark to read (it partitions them itself), compressed as DuckDB's own for a large month
-        return Partitions.plan(1, scratch / "partitions", rows=rows)
+        # files for Spark to read (it partitions them itself), compressed as DuckDB's own for a large month;
+        # written by Spark's executors off a local master (spark_engine.loads_on_executors)
+        from mediclear_cli import spark_engine
+
+        settings = options.spark or spark_engine.SparkOptions()
+        spark = spark_engine.session(settings)
+        on_executors = spark if spark_engine.loads_on_executors(spark, settings) else None
+        return Partitions.plan(1, scratch / "partitions", rows=rows, spark=on_executors)
     count = options.partitions or engine.partitions_for(con, rows)
     if count <= 1 or scratch is None:
         return None

@@ -20,6 +20,7 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 import warnings
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ INSTALL_HINT = "--engine spark needs pyspark (and Java 17 or later): pip install
 # one line naming it.
 MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|yarn|(spark|k8s)://\S+")
 MASTER_FORMS = "expected local[N], yarn, spark://HOST:PORT or k8s://URL"
+
+
+# Where the month is read and checked with --engine spark: auto (on the executors, unless the master is local:
+# there they share this machine, where DuckDB loads it several times faster), driver, or executors.
+LOAD_SETTING = "spark.mediclear.load"
+LOAD_PLACES = ("auto", "driver", "executors")
 
 
 def check_master(master: str) -> bool:
@@ -72,6 +79,7 @@ def check_options(options: SparkOptions) -> None:
     master = options.conf.get("spark.master")
     if not options.master and master is not None and not check_master(master):
         raise ConfigError(f"spark.master {master!r}: {MASTER_FORMS}")
+    _check_load_place(options.conf.get(LOAD_SETTING, "auto"))
 
 
 def session(options: SparkOptions) -> Any:
@@ -94,6 +102,13 @@ def session(options: SparkOptions) -> Any:
     if "PYSPARK_GATEWAY_PORT" not in os.environ:
         # Not under spark-submit (which has started the driver's JVM with its own master and options)
         conf.setdefault("spark.master", "local[*]")
+        # The Python of Spark's workers (the month is loaded there, spark_loader): pyspark takes it from
+        # PYSPARK_PYTHON as it starts — spark-submit sets that from spark.pyspark.python; here mediclear does.
+        # A local master's workers run this Python, with its duckdb and pyarrow, not the first python3 on PATH.
+        if "spark.pyspark.python" in conf:
+            os.environ["PYSPARK_PYTHON"] = conf["spark.pyspark.python"]
+        elif conf["spark.master"].startswith("local"):
+            os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         log4j = Path(__file__).with_name("spark-log4j2.properties")
         conf.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j.as_uri()}")
     builder = SparkSession.builder
@@ -117,6 +132,25 @@ def session(options: SparkOptions) -> Any:
             if handler is not None:  # None: a handler not set from Python, which cannot be put back
                 signal.signal(signum, handler)
     return spark
+
+
+def loads_on_executors(spark: Any, options: SparkOptions) -> bool:
+    """Whether the month is loaded on the executors (spark_loader) rather than by DuckDB on the driver:
+    LOAD_SETTING as mediclear.toml gives it, else (under spark-submit) as the submitted --conf gives it, else
+    auto. An unknown value is exit 78 naming it."""
+    place = options.conf.get(LOAD_SETTING)
+    if place is None:
+        submitted = "PYSPARK_GATEWAY_PORT" in os.environ
+        place = spark.sparkContext.getConf().get(LOAD_SETTING, "auto") if submitted else "auto"
+    _check_load_place(place)
+    if place == "auto":
+        return not str(spark.sparkContext.master).startswith("local")
+    return bool(place == "executors")
+
+
+def _check_load_place(place: str) -> None:
+    if place not in LOAD_PLACES:
+        raise ConfigError(f"{LOAD_SETTING} {place!r}: expected one of {', '.join(LOAD_PLACES)}")
 
 
 def _not_py4j(record: Any) -> bool:

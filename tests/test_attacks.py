@@ -353,6 +353,19 @@ def test_input_columns_named_like_the_readers_own_are_carried(tmp_path):
     assert claim["source_file"].endswith("c.parquet") and claim["source_row"] == 1
 
 
+def test_a_file_with_the_readers_column_names_beside_other_files(tmp_path):
+    """Such a file among others of other columns: the reader's own source_file was also carried as an extra,
+    twice under one name, and the month was refused (exit 65, "duplicate names")."""
+    write_rows(tmp_path / "c" / "a.parquet", [row("A1", source_file="hospital.csv")])
+    write_rows(tmp_path / "c" / "b.parquet", [row("B1", memo="x")])
+    write_rows(tmp_path / "l" / "l.parquet", [row("A1", vali_flag="1"), row("B1", vali_flag="1"), row("C1")])
+    cli(["reconcile", "--claims", tmp_path / "c", "--ledger", tmp_path / "l", "--period", "2026-10",
+         "--out", tmp_path / "run"], 1)
+    held = pq.read_table(tmp_path / "run" / "exceptions.parquet").to_pylist()
+    assert [(r["setl_id"], r["extra_source_file"], r["memo"]) for r in held] == [("C1", None, None)]
+    assert held[0]["source_file"].endswith("l.parquet")
+
+
 # -- 20. many files with distinct columns --------------------------------------------------------------------------------
 
 def test_many_files_with_distinct_columns_load_in_linear_time_with_extras_packed(tmp_path, monkeypatch):
