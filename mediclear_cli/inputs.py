@@ -22,11 +22,21 @@ import pyarrow.parquet as pq
 
 from mediclear_cli import schema
 from mediclear_cli.engine import quote_ident, quote_literal, scratch_if_any
-from mediclear_cli.errors import InputDataError, InputNotFound, UsageError, engine_reason
+from mediclear_cli.errors import CheckFailed, InputDataError, InputNotFound, UsageError, engine_reason
 from mediclear_cli.masking import masked
 from mediclear_cli.remote import is_remote
 from mediclear_cli.schema import BY_NAME, FUND_BREAKDOWN, Kind
-from mediclear_cli.sources import ReadOptions, Staged, Tally, is_input_name, is_parquet, origin_of, stage
+from mediclear_cli.sources import (
+    IN_PLACE,
+    ReadOptions,
+    Staged,
+    Tally,
+    is_input_name,
+    is_parquet,
+    origin_of,
+    sha256_of,
+    stage,
+)
 
 # NFKC as it matters for codes and ids: the full-width ASCII block U+FF01–U+FF5E folds onto U+0021–U+007E,
 # the ideographic space (U+3000) and no-break space (U+00A0) onto a plain space; then surrounding blanks go.
@@ -145,8 +155,6 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
     """Contract §1: no file may be an input of both sides — by real path, or by identical content (a copy).
     A month reconciled against itself matches every row and clears money that was never owed (exit 2).
     Only files of equal size are hashed, so the check costs nothing in the usual case."""
-    import hashlib
-
     both = set(claims) & set(ledger)
     if both:
         shared = origin_of(sorted(both)[0])
@@ -157,8 +165,7 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
         by_size.setdefault(path.stat().st_size, []).append(path)
 
     def digest(path: Path) -> str:
-        with open(path, "rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
+        return sha256_of(path)  # where the bytes lie, for a remote file left in place
 
     ledger_digests: dict[Path, str] = {}
     for path in claims:
@@ -574,6 +581,9 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
     all_extras = {out for key in groups
                   for _, out in _extra_names(schemas[key], source_names[groups[key][0].origin])}
     packed = len(all_extras) > PACK_EXTRAS_ABOVE
+    on_spark = partitions is not None and partitions.spark is not None
+    if IN_PLACE and not on_spark and any(t.path.resolve() in IN_PLACE for t in tables):
+        raise CheckFailed(f"{side}: remote files left in place, and the month is not loaded by Spark's executors")
     if partitions is not None and partitions.spark is not None:
         from mediclear_cli import spark_loader
 

@@ -10,17 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from mediclear_cli import __version__
-from mediclear_cli.sources import origin_of
-from mediclear_cli.writers import file_entry
+from mediclear_cli.sources import origin_of, sha256_of
 
 
 def hash_inputs(files: dict[str, list[Path]]) -> list[dict[str, Any]]:
+    """Every input's name, size and SHA-256 (of its bytes where they lie, for a remote file left in place)."""
     entries = []
     for role, paths in files.items():
         for path in paths:
-            entry = file_entry(path, origin_of(path))
-            entry["role"] = role
-            entries.append(entry)
+            entries.append({"file": origin_of(path), "bytes": path.stat().st_size, "sha256": sha256_of(path),
+                            "role": role})
     return entries
 
 

@@ -1,12 +1,14 @@
 """Inputs that live where Spark reads them (hdfs://, s3a://, …): `clear` and `reconcile` with --engine spark
 (issue 17).
 
-The loader's checks run on this machine (DuckDB) today, so the month's claims and ledger files given as such
-paths are first copied, byte for byte, through Spark's own Hadoop FileSystem client — with the session's
+When the loader's checks run on this machine (DuckDB: a local master, or spark.mediclear.load = driver), the
+month's claims and ledger files given as such paths are first copied, byte for byte, through Spark's own Hadoop FileSystem client — with the session's
 settings: the cluster's core-site.xml, s3a credentials from mediclear.toml's [spark] table — into the run's
 scratch folder, and read from there as local files are. What names an input is its URI, never the copy:
 messages, source_file in every output and the manifest (sources.FETCHED). The manifest's SHA-256 is the
 copy's, which is the remote file's bytes; `verify` re-hashes a remote input through the same client (sha256).
+When the month is loaded on Spark's executors, a remote Parquet file is not copied: Spark reads it where it
+lies, this machine reads its footer alone (footer_stand_in) and hashes its bytes through the client.
 
 A folder is every input file below it (Parquet, text, Excel, .zip, .gz by name; hidden files and Excel's ~$
 lock files left out), as for a local folder; a pattern is Hadoop's glob (`*`, `?`, `[ab]`, `{a,b}`; no `**`).
@@ -23,7 +25,7 @@ from urllib.parse import urlparse
 
 from mediclear_cli import errors
 from mediclear_cli.errors import InputDataError, InputNotFound, MediclearError
-from mediclear_cli.sources import FETCHED, Tally, is_input_name
+from mediclear_cli.sources import FETCHED, IN_PLACE, REMOTE_SHA256, Tally, is_input_name
 
 
 def is_remote(path: str) -> bool:
@@ -107,10 +109,14 @@ def list_files(spark: Any, given: str, what: str) -> list[RemoteFile]:
 
 
 def fetch(spark: Any, given: dict[str, list[str]], folder: Path,
-          progress: Callable[..., None] | None = None) -> dict[str, list[str]]:
+          progress: Callable[..., None] | None = None, in_place: Callable[[str, str], bool] | None = None
+          ) -> dict[str, list[str]]:
     """`given` (role -> paths) with every remote path replaced by the local copies of the files it names,
     copied into `folder`; local paths stay as they are. Each copy is registered in sources.FETCHED under
-    its URI."""
+    its URI. A file `in_place(role, name)` says is read where it lies (a Parquet file, the month loaded on
+    Spark's executors) is not copied: its stand-in holds the footer alone (footer_stand_in)."""
+    if in_place is not None:
+        REMOTE_SHA256.append(lambda uri: sha256(spark, uri))
     listed = {role: [(p, list_files(spark, p, role) if is_remote(p) else None) for p in paths]
               for role, paths in given.items()}
     total = sum(f.size for entries in listed.values() for _, files in entries for f in files or [])
@@ -130,7 +136,11 @@ def fetch(spark: Any, given: dict[str, list[str]], folder: Path,
                 if remote.uri not in copies:
                     target = folder / f"{len(copies):05d}" / remote.name
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    _copy(spark, remote, target)
+                    if in_place is not None and in_place(role, remote.name):
+                        footer_stand_in(spark, remote, target)
+                        IN_PLACE[target.resolve()] = remote.uri
+                    else:
+                        _copy(spark, remote, target)
                     tally.bytes += remote.size
                     FETCHED[target.resolve()] = remote.uri
                     copies[remote.uri] = target
@@ -147,6 +157,36 @@ def _copy(spark: Any, remote: RemoteFile, target: Path) -> None:
     if target.stat().st_size != remote.size:
         raise InputDataError(f"{remote.uri}: {target.stat().st_size} bytes read of its {remote.size} (changed while "
                              "it was being read?)")
+
+
+PARQUET_MAGIC = b"PAR1"
+
+
+def footer_stand_in(spark: Any, remote: RemoteFile, target: Path) -> None:
+    """A local stand-in for a remote Parquet file read where it lies: a sparse file of its size holding its
+    magic number and, at their place, its footer and trailer — what pyarrow reads for the schema and the row
+    counts — and zeros (no disk) where its rows are. Not Parquet: InputDataError (65) naming the URI."""
+    with _said_in_a_line(f"{remote.uri}: input not found (gone while it was being read)", f"{remote.uri}: cannot be read"):
+        fs, path = _file_system(spark, remote.uri)
+        io_utils = spark.sparkContext._jvm.org.apache.commons.io.IOUtils
+        stream = fs.open(path)
+        try:
+            if remote.size >= 12:
+                stream.seek(remote.size - 8)
+            trailer = bytes(io_utils.toByteArray(stream, 8)) if remote.size >= 12 else b""
+            footer_size = int.from_bytes(trailer[:4], "little") if len(trailer) == 8 else -1
+            if not trailer.endswith(PARQUET_MAGIC) or not 0 < footer_size <= remote.size - 12:
+                raise InputDataError(f"{remote.uri}: cannot be read as Parquet (no Parquet footer at its end); text "
+                                     "and Excel inputs are read by their extension (.csv, .txt, .tsv, .xlsx, .zip, .gz) or --format")
+            stream.seek(remote.size - 8 - footer_size)
+            footer = bytes(io_utils.toByteArray(stream, footer_size))
+        finally:
+            stream.close()
+    with open(target, "wb") as handle:
+        handle.write(PARQUET_MAGIC)
+        handle.truncate(remote.size)
+        handle.seek(remote.size - 8 - footer_size)
+        handle.write(footer + trailer)
 
 
 def sha256(spark: Any, uri: str) -> str | None:

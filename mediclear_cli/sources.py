@@ -50,6 +50,25 @@ INPUT_SUFFIXES = PARQUET_SUFFIXES + TEXT_SUFFIXES + EXCEL_SUFFIXES + ARCHIVE_SUF
 # the URI it was read from, which names the input wherever the copy would (messages, source_file, the
 # manifest). A copy's path is unique to its run, so an entry never names another run's file.
 FETCHED: dict[Path, str] = {}
+# Of those, the remote Parquet files left where they lie (the month loaded on Spark's executors, which read
+# them there): the local file holds the remote file's footer alone at its place, for the schema and the row
+# counts, and no row — nothing on this machine may read it as data (inputs.load_tables refuses). Its bytes'
+# SHA-256 is computed where they lie by REMOTE_SHA256 (remote.sha256 with the run's Spark session).
+IN_PLACE: dict[Path, str] = {}
+REMOTE_SHA256: list[Callable[[str], str | None]] = []
+
+
+def sha256_of(path: Path) -> str:
+    """The SHA-256 of an input's bytes: read here, or where they lie for a file left in place (IN_PLACE)."""
+    from mediclear_cli.writers import sha256_file
+
+    uri = IN_PLACE.get(path.resolve()) if IN_PLACE else None
+    if uri is None:
+        return sha256_file(path)
+    digest = REMOTE_SHA256[-1](uri) if REMOTE_SHA256 else None
+    if digest is None:
+        raise InputDataError(f"{uri}: gone while the run read it")
+    return digest
 
 
 def is_input_name(name: str) -> bool:

@@ -27,12 +27,13 @@ import pyarrow as pa
 from mediclear_cli import engine, inputs, schema
 from mediclear_cli.engine import quote_ident
 from mediclear_cli.errors import ConfigError, InputDataError, check_stopped
-from mediclear_cli.sources import Staged
+from mediclear_cli.sources import IN_PLACE, Staged
 
 # What a worker's own error says first, so the driver can tell the executors' set-up from the data (exit 78)
 WORKER_SETUP = "mediclear worker set-up: "
 _GLOB = re.compile(r"([\\{}\[\]*?])")
 _READER_COLUMNS = {"source_file", "file_row_number"}
+_JAVA_CAUSE = re.compile(r"^Caused by: ([^\n]*)", re.MULTILINE)
 _PYTHON_ERROR = re.compile(r"^[A-Za-z_.]*(?:Error|Exception): [^\n]*?(?= SQLSTATE|$)", re.MULTILINE)
 
 
@@ -79,7 +80,7 @@ def _load(con: duckdb.DuckDBPyConnection, spark: Any, partitions: inputs.Partiti
     planned: list[tuple[Any, list[str], dict[str, str], dict[tuple[str, str, str], str]]] = []
     try:
         for number, (files, _) in enumerate(groups):
-            frame = spark.read.parquet(*[escaped(str(s.path)) for s in files])
+            frame = spark.read.parquet(*[escaped(_where(s)) for s in files])
             clash = {n: f"extra_{n}" for n in frame.columns if n.lower() in _READER_COLUMNS}
             sql_schema = to_arrow_schema(frame.withColumnsRenamed(clash).schema)
             frame = frame.withColumnsRenamed(clash).selectExpr(
@@ -94,7 +95,7 @@ def _load(con: duckdb.DuckDBPyConnection, spark: Any, partitions: inputs.Partiti
                        for name in (shape, "_arrow_batch")]
             for name, source in own.items():
                 extras.setdefault(name, source)
-            planned.append((frame, selects, own, {uri_key(_qualified(spark, s.path)): s.origin for s in files}))
+            planned.append((frame, selects, own, {uri_key(_qualified(spark, _where(s))): s.origin for s in files}))
         # The side's columns and their types: DuckDB's, over every group at once (as one load unites them);
         # packed extras give every group the same columns, and the first stands for all
         shapes = [selects[0] for _, selects, _, _ in (planned[:1] if packed else planned)]
@@ -120,6 +121,11 @@ def _load(con: duckdb.DuckDBPyConnection, spark: Any, partitions: inputs.Partiti
     return extras
 
 
+def _where(table: Staged) -> str:
+    """Where Spark reads a table: its file here, or the remote file it stands for (sources.IN_PLACE)."""
+    return IN_PLACE.get(table.path.resolve(), str(table.path)) if IN_PLACE else str(table.path)
+
+
 def _qualified(spark: Any, path: Any) -> str:
     """The file's URI as Spark's file system qualifies it (file:///x, hdfs://host:port/x)."""
     hadoop = spark._jvm.org.apache.hadoop.fs.Path(str(path))  # noqa: SLF001 - pyspark's own bridge to the JVM
@@ -138,9 +144,11 @@ def _reported(exc: Exception, side: str, files: list[Staged]) -> Exception:
     if raised and any(raised[-1].startswith(k) for k in ("ModuleNotFoundError", "ImportError")):
         return ConfigError(f"Spark's executors cannot load the month: {raised[-1]} (their Python needs duckdb "
                            "and pyarrow: spark.pyspark.python, or a venv given with --archives)")
-    named = [s.origin for s in files if str(s.path) in text or escaped(str(s.path)) in text]
+    named = [s.origin for s in files if _where(s) in text or escaped(_where(s)) in text]
     where = named[0] if named else (files[0].origin if len(files) == 1 else f"{len(files)} {side} files")
-    first = raised[-1] if raised else next((ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
+    causes = [m.group(1).strip() for m in _JAVA_CAUSE.finditer(text)]  # a Java error: its deepest cause
+    first = raised[-1] if raised else causes[-1] if causes else next(
+        (ln.strip() for ln in text.splitlines() if ln.strip()), type(exc).__name__)
     return InputDataError(f"{where}: cannot be read on Spark ({first[:300]})")
 
 

@@ -241,3 +241,73 @@ def test_a_remote_file_named_twice_is_read_once_and_one_store_is_not_both_sides(
                 "--out", tmp_path / "run", *SPARK], 2)
     assert f"{uri}/claims/" in both.stderr and "given as both a claims and a ledger input" in both.stderr
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.slow
+def test_loaded_on_the_executors_remote_parquet_is_read_where_it_lies(tmp_path, generated, lake, monkeypatch):
+    """With the month loaded on Spark's executors, a remote Parquet file is not copied here: Spark reads it in
+    the store, this machine reads its footer alone (a sparse stand-in) and hashes its bytes through Hadoop's
+    client. The run is still the run of the same files held locally: run id, input hashes, every output."""
+    from mediclear_cli import remote
+
+    uri, store = lake
+    _month(generated, store)
+    # _month's stray .crc would be taken by Hadoop's local file system (under the viewfs mount) as the file's
+    # checksums when Spark reads its rows: an artifact of a local store, not of HDFS or S3
+    (store / "claims" / ".part-0001.parquet.crc").unlink()
+    copied, stood_in = [], []
+    real_copy, real_stand_in = remote._copy, remote.footer_stand_in
+
+    def copy(spark, file, target):
+        copied.append(file.name)
+        return real_copy(spark, file, target)
+
+    def stand_in(spark, file, target):
+        real_stand_in(spark, file, target)
+        assert target.stat().st_blocks * 512 < min(file.size, 1 << 20)  # sparse: the rows are not here
+        stood_in.append(file.name)
+
+    monkeypatch.setattr(remote, "_copy", copy)
+    monkeypatch.setattr(remote, "footer_stand_in", stand_in)
+    config = tmp_path / "mediclear.toml"
+    config.write_text('[spark]\n"mediclear.load" = "executors"\n', encoding="utf-8")
+    local, there = tmp_path / "local", tmp_path / "remote"
+    common = ("--period", "2026-10", "--pdf", "never")
+    cli(["clear", "--claims", store / "claims", "--ledger", store / "ledger", "--out", local, *common], 1)
+    cli(["--config", config, "clear", "--claims", f"{uri}/claims", "--ledger", f"{uri}/ledger", "--out", there,
+         *common, *SPARK], 1)
+    assert sorted(stood_in) == sorted(p.name for p in (store / "claims").glob("*.parquet"))
+    assert sorted(copied) == sorted(p.name for p in (store / "ledger").glob("*.csv"))  # text is staged here
+
+    here, away = (json.loads((out / "manifest.json").read_text(encoding="utf-8")) for out in (local, there))
+    assert away["run_id"] == here["run_id"]
+    assert [(e["role"], e["sha256"], e["bytes"]) for e in away["inputs"]] == \
+        [(e["role"], e["sha256"], e["bytes"]) for e in here["inputs"]]
+    ours, theirs = data_files(local), data_files(there)
+    for name in ours:
+        if name not in ("exceptions.parquet", "statements.xlsx"):
+            assert ours[name] == theirs[name], name
+    held_here, held_there = pq.read_table(local / "exceptions.parquet"), pq.read_table(there / "exceptions.parquet")
+    files = held_there.column("source_file").to_pylist()
+    renamed = held_there.set_column(held_there.schema.get_field_index("source_file"), "source_file",
+                                    pa.array([_named_locally(f, uri, store) for f in files], pa.string()))
+    assert renamed.equals(held_here)
+    assert {f.split("/")[-2] for f in files} == {"claims", "ledger"} and all(f.startswith(f"{uri}/") for f in files)
+    cli(["verify", there])
+
+
+def test_a_stand_in_is_never_read_as_rows_here(tmp_path, monkeypatch):
+    """The footer stand-in of a remote file holds no row: were the month loaded here (not by the executors),
+    DuckDB would read zeros. The loader refuses it (exit 70) instead."""
+    import duckdb
+
+    from mediclear_cli import sources
+    from mediclear_cli.errors import CheckFailed
+    from mediclear_cli.inputs import load_side
+
+    from conftest import row, write_rows
+
+    path = write_rows(tmp_path / "c.parquet", [row("A")]).resolve()
+    monkeypatch.setitem(sources.IN_PLACE, path, "hdfs://nn/c.parquet")
+    with pytest.raises(CheckFailed, match="left in place"):
+        load_side(duckdb.connect(), "claims", [str(path)])

@@ -22,7 +22,7 @@ from mediclear_cli.periods import Period
 from mediclear_cli.reconcile import ReconOptions, ReconResult, reconcile
 from mediclear_cli.remote import is_remote
 from mediclear_cli.screen import ScreenOptions
-from mediclear_cli.sources import ReadOptions, Staged
+from mediclear_cli.sources import ReadOptions, Staged, is_parquet
 from mediclear_cli.summary import RunSummary, SideSummary
 
 if TYPE_CHECKING:
@@ -200,9 +200,14 @@ def fetch_remote(con: duckdb.DuckDBPyConnection, spec: JobSpec, given: dict[str,
     scratch = engine.scratch_if_any(con)
     if scratch is None:
         raise UsageError("remote inputs need a run's scratch folder (engine.session)")
-    spark = spark_engine.session(spec.spark or spark_engine.SparkOptions())
+    settings = spec.spark or spark_engine.SparkOptions()
+    spark = spark_engine.session(settings)
     try:
-        fetched = remote.fetch(spark, given, scratch / "fetched", progress)
+        # loaded on the executors, a Parquet file is read where it lies (its footer alone comes here)
+        on_executors = spark_engine.loads_on_executors(spark, settings)
+        reads = {role: spec.read.checked().for_side(role) for role in given}
+        fetched = remote.fetch(spark, given, scratch / "fetched", progress,
+                               (lambda role, name: is_parquet(Path(name), reads[role])) if on_executors else None)
         check_stopped()  # a signal py4j swallowed (errors.check_stopped)
         return fetched
     except BaseException as exc:
