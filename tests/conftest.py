@@ -20,6 +20,29 @@ os.environ.setdefault("TZ", "UTC")
 # command, run by CI as written, prints with the default.
 os.environ.setdefault("MEDICLEAR_PDF", "never")
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _spark_sized_for_tests() -> Any:
+    """The Spark a test starts in this process (spark_engine.session) compiles with the JVM's C1 alone: C2's
+    compiler threads took a third of the JVM's CPU here, for jobs of seconds on months of thousands of rows
+    (three Spark tests: 105 -> 87 s; 4 shuffle partitions instead of 200 made them slower, 128 s). Settings a
+    test gives still win; what is tested is unchanged. Subprocesses start Spark as a user does."""
+    try:
+        from mediclear_cli import spark_engine
+    except ImportError:
+        yield
+        return
+    real = spark_engine.session
+    log4j = Path(spark_engine.__file__).with_name("spark-log4j2.properties").as_uri()
+    sized = {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log4j} -XX:TieredStopAtLevel=1"}
+
+    def session(options: Any) -> Any:
+        return real(spark_engine.SparkOptions(options.master, sized | options.conf))
+
+    spark_engine.session = session
+    yield
+    spark_engine.session = real
 SAMPLE = REPO / "sample_data"
 D = Decimal
 
