@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import io
 import json
 import os
 from collections.abc import Iterator
@@ -42,9 +43,19 @@ def _json_default(value: Any) -> Any:
 _NOT_PERMITTED = (errno.EACCES, errno.EPERM, errno.EROFS)
 
 
+OUTPUT_BUFFER_BYTES = 1 << 20
+
+
+def _open_raw(fd: int) -> Any:
+    """The one place output files are opened for writing: each write() here is a write(2) — where a full
+    disk or a failing device answers (the seam the I/O-fault tests wrap)."""
+    return io.FileIO(fd, "wb")
+
+
 def _open_fd(fd: int) -> Any:
-    """The one place output handles are made (the seam the I/O-fault tests wrap)."""
-    return os.fdopen(fd, "wb")
+    """An output handle: 1 MiB buffered, so the system is asked to write in large pieces (xlsxwriter and
+    pyarrow write in many small ones: a small run made 374 writes, now one or two per file)."""
+    return io.BufferedWriter(_open_raw(fd), buffer_size=OUTPUT_BUFFER_BYTES)
 
 
 def output_error(path: Path, exc: BaseException) -> MediclearError:

@@ -51,9 +51,9 @@ class _Handle:
 
 
 def install(monkeypatch, kind: str, faults: Faults) -> None:
-    if kind == "write":
-        real_open = writers._open_fd
-        monkeypatch.setattr(writers, "_open_fd", lambda fd: _Handle(real_open(fd), faults))
+    if kind == "write":  # every write(2) of an output (under the 1 MiB buffer, where the system answers)
+        real_open = writers._open_raw
+        monkeypatch.setattr(writers, "_open_raw", lambda fd: _Handle(real_open(fd), faults))
     elif kind == "fsync":
         real_fsync = runfolder._fsync_path
 
