@@ -156,7 +156,7 @@ def main() -> None:
                              "--engine", "spark", "--spark-master", args.spark]
             if args.spark_executors:
                 loaded = work / "spark-executors.toml"
-                loaded.write_text(config.read_text(encoding="utf-8") + '"spark.mediclear.load" = "executors"\n',
+                loaded.write_text(config.read_text(encoding="utf-8") + 'spark.mediclear.load = "executors"\n',
                                   encoding="utf-8")
                 jobs["spark-executors"] = [*jobs["spark"][:4], str(loaded), *jobs["spark"][5:]]
         if have_pandas and rows <= args.pandas_max:
