@@ -164,15 +164,12 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
     for path in ledger:
         by_size.setdefault(path.stat().st_size, []).append(path)
 
-    def digest(path: Path) -> str:
-        return sha256_of(path)  # where the bytes lie, for a remote file left in place
-
     ledger_digests: dict[Path, str] = {}
     for path in claims:
         for other in by_size.get(path.stat().st_size, []):
             if other not in ledger_digests:
-                ledger_digests[other] = digest(other)
-            if digest(path) == ledger_digests[other]:
+                ledger_digests[other] = sha256_of(other)  # where the bytes lie, if left in place
+            if sha256_of(path) == ledger_digests[other]:
                 raise UsageError(f"{origin_of(path)}: has the same content as ledger input {origin_of(other)} (one extract cannot be "
                                  "both sides); check --claims and --ledger")
 
@@ -584,7 +581,8 @@ def load_tables(con: duckdb.DuckDBPyConnection, side: str, files: list[Path], ta
     on_spark = partitions is not None and partitions.spark is not None
     if IN_PLACE and not on_spark and any(t.path.resolve() in IN_PLACE for t in tables):
         raise CheckFailed(f"{side}: remote files left in place, and the month is not loaded by Spark's executors")
-    if partitions is not None and partitions.spark is not None:
+    if on_spark:
+        assert partitions is not None
         from mediclear_cli import spark_loader
 
         if progress is not None:

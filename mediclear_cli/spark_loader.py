@@ -32,7 +32,6 @@ from mediclear_cli.sources import IN_PLACE, Staged
 # What a worker's own error says first, so the driver can tell the executors' set-up from the data (exit 78)
 WORKER_SETUP = "mediclear worker set-up: "
 _GLOB = re.compile(r"([\\{}\[\]*?])")
-_READER_COLUMNS = {"source_file", "file_row_number"}
 _JAVA_CAUSE = re.compile(r"^Caused by: ([^\n]*)", re.MULTILINE)
 _PYTHON_ERROR = re.compile(r"^[A-Za-z_.]*(?:Error|Exception): [^\n]*?(?= SQLSTATE|$)", re.MULTILINE)
 
@@ -81,7 +80,7 @@ def _load(con: duckdb.DuckDBPyConnection, spark: Any, partitions: inputs.Partiti
     try:
         for number, (files, _) in enumerate(groups):
             frame = spark.read.parquet(*[escaped(_where(s)) for s in files])
-            clash = {n: f"extra_{n}" for n in frame.columns if n.lower() in _READER_COLUMNS}
+            clash = {n: f"extra_{n}" for n in frame.columns if n.lower() in inputs._READER_COLUMNS}
             sql_schema = to_arrow_schema(frame.withColumnsRenamed(clash).schema)
             frame = frame.withColumnsRenamed(clash).selectExpr(
                 "*", "_metadata.file_path AS source_file", "_metadata.row_index AS file_row_number")
@@ -128,8 +127,10 @@ def _where(table: Staged) -> str:
 
 def _qualified(spark: Any, path: Any) -> str:
     """The file's URI as Spark's file system qualifies it (file:///x, hdfs://host:port/x)."""
-    hadoop = spark._jvm.org.apache.hadoop.fs.Path(str(path))  # noqa: SLF001 - pyspark's own bridge to the JVM
-    return str(hadoop.getFileSystem(spark._jsc.hadoopConfiguration()).makeQualified(hadoop).toUri().toString())  # noqa: SLF001
+    from mediclear_cli.remote import _file_system
+
+    fs, hadoop = _file_system(spark, str(path))
+    return str(fs.makeQualified(hadoop).toUri().toString())
 
 
 def _reported(exc: Exception, side: str, files: list[Staged]) -> Exception:
