@@ -13,7 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 import duckdb
 import xlsxwriter
@@ -173,6 +173,16 @@ class _Book:
         else:
             ws.write_string(r, c, fit_cell(str(value)))
 
+    def _writer(self, ws: Any, kind: type) -> Callable[[int, int, Any], Any]:
+        """What `cell` does for a value of type `kind` (not bold), as one call."""
+        if kind is str:
+            return lambda r, c, v: ws.write_string(r, c, fit_cell(v))
+        if kind is Decimal:
+            return lambda r, c, v: ws.write_number(r, c, v, self.money)
+        if kind is int:
+            return lambda r, c, v: ws.write_number(r, c, v)
+        return lambda r, c, v: self.cell(ws, r, c, v)
+
     def table(self, sheet: Any, headers: dict[str, str], rows: Iterable[dict[str, Any]],
               totals: tuple[str, ...] = (), note: str | None = None) -> int:
         """Fill `sheet` (a worksheet made by `sheets`, or a name to add one now) with a header row and `rows`."""
@@ -189,9 +199,19 @@ class _Book:
         ws.repeat_rows(0)
         count = 0
         sums: dict[str, Decimal] = {k: Decimal("0.00") for k in totals}
+        # One writer per (column, Python type), chosen once: the same cells as `cell`, without its chain of
+        # isinstance tests for each of a sheet's hundreds of thousands of cells (the 差错 sheet's 20,000 rows:
+        # about a third of the time it takes to fill).
+        writers: dict[tuple[int, type], Callable[[int, int, Any], Any]] = {}
         for count, row in enumerate(rows, start=1):
             for c, key in enumerate(keys):
-                self.cell(ws, count, c, row.get(key))
+                value = row.get(key)
+                if value is None:
+                    continue  # a blank cell without a format is no cell at all (xlsxwriter ignores it)
+                writer = writers.get((c, type(value)))
+                if writer is None:
+                    writer = writers[(c, type(value))] = self._writer(ws, type(value))
+                writer(count, c, value)
             for k in totals:
                 sums[k] += row.get(k) or Decimal("0.00")
         if totals and count:
@@ -322,7 +342,8 @@ def _pylist(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
 
 
 def _exception_rows(batches: Iterable[Any]) -> Iterable[dict[str, Any]]:
-    yield from _pylist(batches)
+    # only the sheet's columns: converting every column of the labelled rows to Python cost 3x as much
+    yield from _pylist(batch.select([k for k in EXCEPTION_HEADERS if k in batch.schema.names]) for batch in batches)
 
 
 OUTCOME_ZH = {"matched_late": "本期补清算", "held": "仍挂账"}
