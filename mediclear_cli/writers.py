@@ -138,6 +138,14 @@ def write_parquet_query(con: duckdb.DuckDBPyConnection, sql: str, path: Path) ->
     return rows
 
 
+def copy_file(source: Path, path: Path) -> None:
+    """A finished file (in the scratch folder) copied as an output."""
+    import shutil
+
+    with source.open("rb") as src, output_file(path) as handle:
+        shutil.copyfileobj(src, handle, OUTPUT_BUFFER_BYTES)
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:

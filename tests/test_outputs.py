@@ -220,3 +220,32 @@ def test_the_threaded_and_the_streaming_excel_paths_write_the_same_cells(tmp_pat
     assert list(a) == ["汇总", "净额", "分账", "明细", "划款", "对总账", "差错"]
     assert len(a["差错"]) > 100
     assert a == b
+
+
+def test_the_sheet_and_the_full_list_show_exceptions_parquet_row_for_row(tmp_path):
+    """The 差错 sheet and exceptions.csv are read from the exceptions as exceptions.parquet holds them (written
+    once, jobs/clear._exceptions_once): the same rows, in the same order, with the same ids and money — the
+    sheet its first rows, the CSV every one."""
+    from openpyxl import load_workbook
+
+    out = tmp_path / "run"
+    spec = sample_spec(out)
+    spec.excel_exception_rows = 7
+    summary, _, _ = run_clear(spec)
+    parquet = [(r["setl_id"], r["source_file"], r["source_row"], r["medfee_sumamt"])
+               for r in pq.read_table(out / "exceptions.parquet").to_pylist()]
+    assert len(parquet) == summary["held_records"] > 7
+
+    def text(v):
+        return "" if v is None else str(v)
+
+    expected = [tuple(text(v) for v in row) for row in parquet]
+    lines = list(csv.reader(io.StringIO((out / "exceptions.csv").read_bytes().decode("gb18030"))))
+    head = lines[0]
+    at = [head.index(h) for h in ("结算ID", "来源文件", "行号", "医疗费总额")]
+    assert [tuple(line[i] for i in at) for line in lines[1:]] == expected
+    sheet = list(load_workbook(out / "statements.xlsx", read_only=True)["差错"].iter_rows(values_only=True))
+    at = [sheet[0].index(h) for h in ("结算ID", "来源文件", "行号", "医疗费总额")]
+    rows = [r for r in sheet[1:] if r[0] in ("医药机构", "经办机构")]
+    assert [(r[at[0]], r[at[1]], r[at[2]], None if r[at[3]] is None else D(str(r[at[3]])).quantize(D("0.01")))
+            for r in rows] == parquet[:7]
