@@ -105,8 +105,8 @@ def _exceptions_once(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, tup
     """The exceptions written once, as exceptions.parquet will hold them, into the run's scratch folder, and
     the query that reads them back in their order: the 差错 sheet, the full list and exceptions.parquet itself
     (copied into the run folder) then read one file instead of each masking and sorting the held rows again
-    (three passes over them, about a second of a 1M-row month). Without a scratch folder (a connection made
-    outside engine.session): `sql` itself, and None."""
+    (10M rows per side, ~670,000 held: the outputs after reconciling 14.1 -> 10.7 s, peak RSS 1.39 -> 1.23
+    GiB). Without a scratch folder (a connection made outside engine.session): `sql` itself, and None."""
     scratch = engine.scratch_if_any(con)
     if scratch is None:
         return sql, None
