@@ -166,10 +166,14 @@ def refuse_shared_inputs(claims: list[Path], ledger: list[Path]) -> None:
 
     ledger_digests: dict[Path, str] = {}
     for path in claims:
-        for other in by_size.get(path.stat().st_size, []):
+        same_size = by_size.get(path.stat().st_size, [])
+        if not same_size:
+            continue
+        digest = sha256_of(path)  # once per file: a remote one's bytes stream through Spark's client
+        for other in same_size:
             if other not in ledger_digests:
                 ledger_digests[other] = sha256_of(other)  # where the bytes lie, if left in place
-            if sha256_of(path) == ledger_digests[other]:
+            if digest == ledger_digests[other]:
                 raise UsageError(f"{origin_of(path)}: has the same content as ledger input {origin_of(other)} (one extract cannot be "
                                  "both sides); check --claims and --ledger")
 
