@@ -101,21 +101,18 @@ def run_clear(
     return summary, code, result
 
 
-def _exceptions_once(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, tuple[Path, int] | None]:
-    """The exceptions written once, as exceptions.parquet will hold them, into the run's scratch folder, and
-    the query that reads them back in their order: the 差错 sheet, the full list and exceptions.parquet itself
-    (copied into the run folder) then read one file instead of each masking and sorting the held rows again
-    (10M rows per side, ~670,000 held: the outputs after reconciling 14.1 -> 10.7 s, peak RSS 1.39 -> 1.23
-    GiB). Without a scratch folder (a connection made outside engine.session): `sql` itself, and None."""
-    scratch = engine.scratch_if_any(con)
-    if scratch is None:
-        return sql, None
-    path = scratch / "exceptions.parquet"
+def _exceptions_once(con: duckdb.DuckDBPyConnection, sql: str) -> tuple[str, Path, int]:
+    """The exceptions written once, as exceptions.parquet will hold them, into the run's scratch folder; returns
+    the query that reads them back in their order, the file and its rows. The 差错 sheet, the full list and
+    exceptions.parquet itself (a copy of the file) then read one file instead of each masking and sorting the
+    held rows again (10M rows per side, ~670,000 held: the outputs after reconciling 14.1 -> 10.7 s, peak RSS
+    1.39 -> 1.23 GiB)."""
+    path = engine.scratch_dir(con) / "exceptions.parquet"
     rows = write_parquet_query(con, sql, path)
     # one file read back in the order it was written (the session does not preserve insertion order)
     ordered = (f"SELECT * EXCLUDE (file_row_number) FROM read_parquet({engine.quote_literal(str(path))}, "  # noqa: S608 - path quoted
                "file_row_number = true) ORDER BY file_row_number")
-    return ordered, (path, rows)
+    return ordered, path, rows
 
 
 def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress, wrun: WorkspaceRun | None
@@ -134,7 +131,7 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
                 parent.mkdir(mode=0o700, exist_ok=True)
                 parent.chmod(0o700)
     assert out is not None
-    exc_sql, exc_file = _exceptions_once(con, exceptions_sql(all_extras(recon), extra_kinds(con)))
+    exc_sql, exc_file, exc_rows = _exceptions_once(con, exceptions_sql(all_extras(recon), extra_kinds(con)))
     pending = None
     if PendingStatement.fits(spec.excel_exception_rows):
         # The Excel 差错 sheet fills in a worker thread while DuckDB nets and writes Parquet. If the run
@@ -184,11 +181,8 @@ def _clear_in(con: duckdb.DuckDBPyConnection, spec: JobSpec, progress: Progress,
     progress("writing outputs", rows=recon.held_records)
     notices: list[str] = []  # for people only (the console): summary.json is written before the statements
     with RunFolder(out, "clear", recon.options.period.label) as folder:
-        if exc_file is not None:
-            copy_file(exc_file[0], folder.path("exceptions.parquet"))
-            folder.wrote("exceptions.parquet", exc_file[1])
-        else:
-            folder.wrote("exceptions.parquet", write_parquet_query(con, exc_sql, folder.path("exceptions.parquet")))
+        copy_file(exc_file, folder.path("exceptions.parquet"))
+        folder.wrote("exceptions.parquet", exc_rows)
         if needs_full_list(recon.held_records, spec.excel_exception_rows):
             progress("writing the full exception list")
             folder.wrote(FULL_LIST, write_full_list(con, exc_sql, folder.path(FULL_LIST)))
