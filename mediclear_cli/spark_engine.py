@@ -44,6 +44,10 @@ MASTER = re.compile(r"local(\[(\*|[1-9][0-9]*)(,[1-9][0-9]*)?\])?|yarn|(spark|k8
 MASTER_FORMS = "expected local[N], yarn, spark://HOST:PORT or k8s://URL"
 
 
+# The driver's log settings (spark-log4j2.properties), as a JVM option: what spark.driver.extraJavaOptions is when
+# mediclear starts Spark and the user set none
+LOG4J_OPTION = f"-Dlog4j2.configurationFile={Path(__file__).with_name('spark-log4j2.properties').as_uri()}"
+
 # Where the month is read and checked with --engine spark: auto (on the executors, unless the master is local:
 # there they share this machine, where DuckDB loads it several times faster), driver, or executors.
 LOAD_SETTING = "spark.mediclear.load"
@@ -109,8 +113,7 @@ def session(options: SparkOptions) -> Any:
             os.environ["PYSPARK_PYTHON"] = conf["spark.pyspark.python"]
         elif conf["spark.master"].startswith("local"):
             os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-        log4j = Path(__file__).with_name("spark-log4j2.properties")
-        conf.setdefault("spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile={log4j.as_uri()}")
+        conf.setdefault("spark.driver.extraJavaOptions", LOG4J_OPTION)
     builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)

@@ -34,8 +34,7 @@ def _spark_sized_for_tests() -> Any:
         yield
         return
     real = spark_engine.session
-    log4j = Path(spark_engine.__file__).with_name("spark-log4j2.properties").as_uri()
-    sized = {"spark.driver.extraJavaOptions": f"-Dlog4j2.configurationFile={log4j} -XX:TieredStopAtLevel=1"}
+    sized = {"spark.driver.extraJavaOptions": f"{spark_engine.LOG4J_OPTION} -XX:TieredStopAtLevel=1"}
 
     def session(options: Any) -> Any:
         return real(spark_engine.SparkOptions(options.master, sized | options.conf))
